@@ -1,0 +1,107 @@
+"""Which device this machine offers, chosen once, in one place.
+
+Every page, exercise and check asks `detect()` instead of probing CUDA itself, so the
+same code runs on a Colab GPU, an instructor's grading GPU and a CPU-only CI machine,
+and always says which of them it is on.
+
+Known limitations: only device 0 is looked at; a GPU that CUDA sees but that has no
+working driver counts as absent (the probe catches every error on purpose).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Device:
+    cuda: bool                      # a usable CUDA GPU is present
+    name: str                       # "NVIDIA H100 80GB HBM3" or the CPU's model name
+    api: str                        # how we reach the GPU: "cupy", "torch", or "none"
+    compute_capability: tuple[int, int] | None = None
+    memory_bytes: int | None = None
+
+    def describe(self, fallback: str = "") -> str:
+        if self.cuda:
+            cc = ".".join(map(str, self.compute_capability or ()))
+            mem = f", {self.memory_bytes / 2**30:.0f} GiB" if self.memory_bytes else ""
+            return f"GPU: {self.name} (compute capability {cc}{mem}), reached through {self.api}."
+        text = f"No GPU found; running on the CPU ({self.name})."
+        return f"{text} {fallback}".strip()
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _probe_cupy() -> Device | None:
+    import cupy  # noqa: F401  (ImportError: not installed)
+    from cupy.cuda import runtime
+    if runtime.getDeviceCount() < 1:
+        return None
+    props = runtime.getDeviceProperties(0)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+    return Device(True, name, "cupy", (props["major"], props["minor"]), props["totalGlobalMem"])
+
+
+def _probe_torch() -> Device | None:
+    import torch
+    if not torch.cuda.is_available():
+        return None
+    p = torch.cuda.get_device_properties(0)
+    return Device(True, p.name, "torch", (p.major, p.minor), p.total_memory)
+
+
+@functools.lru_cache(maxsize=None)
+def detect() -> Device:
+    """The GPU if one works (through CuPy, else torch), else the CPU.
+
+    COURSE_FORCE_CPU=1 pretends there is no GPU, to try the CPU fallbacks on a GPU machine.
+    """
+    if os.environ.get("COURSE_FORCE_CPU") != "1":
+        for probe in (_probe_cupy, _probe_torch):
+            try:
+                found = probe()
+            except Exception:  # not installed, no driver, driver too old: all mean "not this way"
+                found = None
+            if found is not None:
+                return found
+    return Device(False, cpu_name(), "none")
+
+
+def report(fallback: str = "") -> Device:
+    """Print which device the notebook is on, and which fallback it uses without a GPU."""
+    dev = detect()
+    print(dev.describe(fallback))
+    return dev
+
+
+def gpu_threads() -> dict | None:
+    """Multiprocessors, threads resident per multiprocessor and warp size of GPU 0, or None."""
+    dev = detect()
+    if not dev.cuda:
+        return None
+    if dev.api == "cupy":
+        from cupy.cuda import runtime
+        p = runtime.getDeviceProperties(0)
+        sms, per_sm, warp = p["multiProcessorCount"], p["maxThreadsPerMultiProcessor"], p["warpSize"]
+        per_block = p["maxThreadsPerBlock"]
+    else:
+        import torch
+        p = torch.cuda.get_device_properties(0)
+        sms = p.multi_processor_count
+        per_sm = getattr(p, "max_threads_per_multi_processor", None)
+        warp = getattr(p, "warp_size", 32)
+        per_block = 1024  # torch does not expose it; every CUDA GPU since 2010 allows 1024
+    return {"multiprocessors": sms, "threads_per_multiprocessor": per_sm,
+            "warp_size": warp, "threads_per_block": per_block,
+            "resident_threads": sms * per_sm if per_sm else None}

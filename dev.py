@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""The course's commands, runnable on a fresh machine that has nothing but Python.
+
+    python3 dev.py book         install what is needed, build the book from clean
+    python3 dev.py test         install what is needed, run the tests (what CI runs)
+    python3 dev.py exercises    regenerate exercises/ from solutions/ with nbgrader
+    python3 dev.py gpu-figures  on a GPU machine: measure, write results/*.json
+
+`book`, `test` and `exercises` work inside .venv, made and filled from requirements.txt
+on first use (again only when requirements.txt or pyproject.toml change). `gpu-figures`
+uses the interpreter that runs it, so a GPU machine's own torch/cupy/numba are measured.
+"""
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = ROOT / ".venv-stamp"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+def run(*cmd, **kw):
+    print("+", " ".join(map(str, cmd)), flush=True)
+    return subprocess.run([str(c) for c in cmd], cwd=ROOT, **kw).returncode
+
+
+def venv():
+    """Make .venv and install requirements.txt into it, unless that is already done."""
+    digest = hashlib.sha256(
+        b"".join((ROOT / f).read_bytes() for f in ("requirements.txt", "pyproject.toml"))
+    ).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == digest and (BIN / "python").exists():
+        return BIN / "python"
+    t0 = time.time()
+    if not (BIN / "python").exists():
+        if run(sys.executable, "-m", "venv", VENV):
+            sys.exit("could not create .venv (on Debian/Ubuntu: apt-get install python3-venv)")
+    py = BIN / "python"
+    if run(py, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+           "-r", "requirements.txt"):
+        sys.exit("pip could not install requirements.txt (see its message above)")
+    STAMP.write_text(digest)
+    print(f"installed the course stack into .venv in {time.time() - t0:.0f} s", flush=True)
+    return py
+
+
+def book():
+    py = venv()
+    shutil.rmtree(ROOT / "_build", ignore_errors=True)  # incremental builds hide warnings
+    rc = run(py, "-m", "jupyter_book", "build", "--all", "-W", "-n", "--keep-going", ".")
+    if rc == 0:
+        print(f"\nThe book is at {ROOT / '_build' / 'html' / 'index.html'}")
+    return rc
+
+
+def test(*args):
+    py = venv()
+    return run(py, "-m", "pytest", *args)
+
+
+def exercises():
+    return run(venv(), "-m", "autograder.release")
+
+
+def gpu_figures(*args):
+    return run(sys.executable, "-m", "autograder.record", *args)
+
+
+COMMANDS = {"book": book, "test": test, "exercises": exercises, "gpu-figures": gpu_figures}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(__doc__)
+    sys.exit(COMMANDS[sys.argv[1]](*sys.argv[2:]))
