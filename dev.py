@@ -26,7 +26,9 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 
 def run(*cmd, **kw):
     print("+", " ".join(map(str, cmd)), flush=True)
-    return subprocess.run([str(c) for c in cmd], cwd=ROOT, **kw).returncode
+    # tools find their helpers (nbgrader calls `alembic`, jupyter its kernels) on PATH
+    env = dict(os.environ, PATH=f"{Path(cmd[0]).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env, **kw).returncode
 
 
 def venv():
@@ -52,7 +54,7 @@ def venv():
 def book():
     py = venv()
     shutil.rmtree(ROOT / "_build", ignore_errors=True)  # incremental builds hide warnings
-    rc = run(py, "-m", "jupyter_book", "build", "--all", "-W", "-n", "--keep-going", ".")
+    rc = run(BIN / "jupyter-book", "build", "--all", "-W", "-n", "--keep-going", ".")
     if rc == 0:
         print(f"\nThe book is at {ROOT / '_build' / 'html' / 'index.html'}")
     return rc

@@ -1,0 +1,97 @@
+"""Regenerate exercises/ from solutions/: `python3 dev.py exercises`.
+
+For every solutions/<slug>/<slug>.ipynb: stamp the Colab badge and the setup cell from
+the repository URL in _config.yml (set once, there), strip outputs, then let
+`nbgrader generate_assignment` write exercises/<slug>/. A test regenerates into a
+temporary directory and fails when exercises/ differs.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COLAB = "https://colab.research.google.com/github/{repo}/blob/{branch}/exercises/{slug}/{slug}.ipynb"
+BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})\n"
+         "\n"
+         "*Course exercise `{slug}`. Open it in Colab with the badge, run the setup cell first, "
+         "then work from top to bottom.*")
+SETUP = '''\
+# Setup: run this first. Outside the course's own environment (in Colab, say) it installs
+# the course's small `autograder` package from the course repository; it never installs or
+# replaces torch, cupy or numba. Then it says which device and which fallback you are on.
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("autograder") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "gpu-course-autograder @ git+{url}@{branch}"], check=True)
+from autograder.device import report
+from autograder import {slug} as chapter
+report(chapter.FALLBACK)'''
+
+
+def tool_env() -> dict:
+    """os.environ with this interpreter's bin/ first on PATH: nbgrader runs `alembic` from there."""
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def repository(root: Path = ROOT) -> tuple[str, str]:
+    """(url, branch) from _config.yml's `repository` section."""
+    cfg = yaml.safe_load((root / "_config.yml").read_text())["repository"]
+    return cfg["url"].rstrip("/"), cfg.get("branch", "main")
+
+
+def solutions(root: Path = ROOT) -> list[str]:
+    return sorted(p.name for p in (root / "solutions").iterdir()
+                  if (p / f"{p.name}.ipynb").is_file())
+
+
+def stamp(nb, slug: str, url: str, branch: str) -> None:
+    """Write the badge and setup cells (tagged colab-badge and setup); clear all outputs."""
+    repo = url.split("github.com/", 1)[-1]
+    texts = {"colab-badge": BADGE.format(slug=slug, url=COLAB.format(repo=repo, branch=branch, slug=slug)),
+             "setup": SETUP.format(url=url, branch=branch, slug=slug)}
+    found = set()
+    for cell in nb.cells:
+        for tag, text in texts.items():
+            if tag in cell.metadata.get("tags", []):
+                cell.source = text
+                found.add(tag)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    missing = set(texts) - found
+    if missing:
+        raise ValueError(f"solutions/{slug}: no cell tagged {sorted(missing)}")
+
+
+def generate(root: Path = ROOT, out: Path | None = None) -> None:
+    """Stamp every solution in place, then generate the release into `out` (default exercises/)."""
+    url, branch = repository(root)
+    slugs = solutions(root)
+    for slug in slugs:
+        path = root / "solutions" / slug / f"{slug}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        stamp(nb, slug, url, branch)
+        nbformat.write(nb, path)
+    out = (out or root / "exercises").resolve()
+    with tempfile.TemporaryDirectory() as tmp:   # a throwaway gradebook: never in the repo
+        for slug in slugs:
+            cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", slug, "--force",
+                   f"--CourseDirectory.root={root}", f"--CourseDirectory.release_directory={out}",
+                   f"--CourseDirectory.db_url=sqlite:///{tmp}/gradebook.db", "--log-level=WARN"]
+            done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=tool_env())
+            if done.returncode:
+                raise RuntimeError(f"nbgrader generate_assignment {slug} failed:\n{done.stderr}")
+    for stale in set(p.name for p in out.iterdir() if p.is_dir()) - set(slugs):
+        shutil.rmtree(out / stale)
+
+
+if __name__ == "__main__":
+    generate()
+    print(f"exercises/ regenerated from solutions/: {', '.join(solutions())}")

@@ -1,0 +1,17 @@
+"""nbgrader course directory: the repository root.
+
+solutions/<slug>/ is the source (with answers and hidden tests), exercises/<slug>/ the
+release that `python3 dev.py exercises` generates. submitted/, autograded/, feedback/ and
+gradebook.db (which holds the hidden tests) stay out of git.
+"""
+c = get_config()  # noqa: F821  (nbgrader provides it)
+
+c.CourseDirectory.course_id = "gpu-course"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+
+# A student's cell may loop forever: stop it after this many seconds, grade the rest.
+c.Execute.timeout = 300
+# A student may delete a test cell: put it back from the gradebook, and run it.
+c.OverwriteCells.add_missing_cells = True
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

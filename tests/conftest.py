@@ -1,0 +1,109 @@
+"""Shared helpers: run notebooks, and grade submissions through a real nbgrader course.
+
+`Course` is a throwaway nbgrader course directory holding one assignment generated from
+solutions/, with its own gradebook; tests drop submissions in and read the exported grades.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from autograder.release import tool_env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def read(path) -> nbformat.NotebookNode:
+    return nbformat.read(str(path), as_version=4)
+
+
+def execute(nb, timeout=300) -> nbformat.NotebookNode:
+    """Run a notebook top to bottom; a failing cell raises CellExecutionError."""
+    nb = copy.deepcopy(nb)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT)}}).execute()
+    return nb
+
+
+def solution(slug) -> nbformat.NotebookNode:
+    return read(ROOT / "solutions" / slug / f"{slug}.ipynb")
+
+
+def release(slug) -> nbformat.NotebookNode:
+    return read(ROOT / "exercises" / slug / f"{slug}.ipynb")
+
+
+def cell(nb, grade_id):
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            return c
+    raise KeyError(grade_id)
+
+
+def solved(slug, **answers) -> nbformat.NotebookNode:
+    """The released notebook with every answer cell filled in as a student would: the
+    solution's code without the nbgrader markers, or the text given for that grade id."""
+    nb, sol = release(slug), solution(slug)
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            gid = meta["grade_id"]
+            if gid in answers:
+                c.source = answers[gid]
+            else:
+                lines = cell(sol, gid).source.splitlines()
+                c.source = "\n".join(l for l in lines if "### BEGIN SOLUTION" not in l
+                                     and "### END SOLUTION" not in l)
+    return nb
+
+
+def nbgrader(course: Path, *args, check=True):
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"],
+                          cwd=course, capture_output=True, text=True, env=tool_env())
+    if check and done.returncode:
+        raise AssertionError(f"nbgrader {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+class Course:
+    def __init__(self, root: Path, slug: str, timeout: int):
+        self.root, self.slug = root, slug
+        shutil.copy(ROOT / "nbgrader_config.py", root)
+        shutil.copytree(ROOT / "solutions" / slug, root / "solutions" / slug)
+        # per-cell limit short enough for a test of a looping submission
+        with open(root / "nbgrader_config.py", "a") as f:
+            f.write(f"\nc.Execute.timeout = {timeout}\n")
+        nbgrader(root, "generate_assignment", slug, "--force")
+
+    def submit(self, student: str, nb) -> None:
+        folder = self.root / "submitted" / student / self.slug
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, str(folder / f"{self.slug}.ipynb"))
+
+    def autograde(self):
+        return nbgrader(self.root, "autograde", self.slug, "--force")
+
+    def scores(self) -> dict[str, float]:
+        """student -> score, read from what `nbgrader export` writes."""
+        nbgrader(self.root, "export")
+        with open(self.root / "grades.csv") as f:
+            return {row["student_id"]: float(row["score"]) for row in csv.DictReader(f)
+                    if row["assignment"] == self.slug}
+
+    def graded(self, student) -> nbformat.NotebookNode:
+        return read(self.root / "autograded" / student / self.slug / f"{self.slug}.ipynb")
+
+
+@pytest.fixture
+def course(tmp_path):
+    def make(slug, timeout=60):
+        return Course(tmp_path, slug, timeout)
+    return make

@@ -1,0 +1,18 @@
+"""The book builds from clean with warnings as errors, and Chapter 1 has its plot."""
+import subprocess
+import sys
+from pathlib import Path
+
+from autograder.release import tool_env
+from conftest import ROOT
+
+
+def test_book_builds_from_clean(tmp_path):
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", "--all", "-W", "-n", "--keep-going",
+         "--path-output", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, env=tool_env(), timeout=1200)
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
+    page = (tmp_path / "_build" / "html" / "book" / "ch01_cpu_vs_gpu.html").read_text()
+    assert "<img" in page and "CPU vs GPU design" in page
+    assert "Traceback" not in page
