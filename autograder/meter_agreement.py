@@ -1,0 +1,176 @@
+"""Does the meter tell the same story on a CPU and on a GPU? Record both, side by side.
+
+    python -m autograder.meter_agreement   # prints; on a GPU also writes autograder/results/meter_agreement.json
+
+The same small workloads (an MLP and a transformer block, with Adam, SGD, bf16, checkpointing)
+are measured with the CPU storage tracker and, where a GPU is present, with the CUDA caching
+allocator. What must agree is not bytes (the allocator rounds, cuBLAS keeps workspaces) but the
+ratios the chapters grade: checkpointing's saved-bytes reduction, Adam vs SGD state, bf16 halving.
+The workload setups are importable, so `measure_isolated` and the benchmark use them too.
+
+Known limitations: one GPU (device 0); the CPU figures come from the CPU's own kernels, whose
+temporaries differ from CUDA's (foreach optimizers, attention); without a GPU, `record()` returns
+the CPU half only and the command writes nothing unless told to.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+import subprocess
+import sys
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .meter import Measurement, measure, measure_isolated, resolve_backend
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+class _Stack(nn.Module):
+    """Blocks applied in turn, each optionally under a non-reentrant checkpoint."""
+
+    def __init__(self, blocks, ckpt: bool):
+        super().__init__()
+        self.blocks, self.ckpt = nn.ModuleList(blocks), ckpt
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = checkpoint(b, x, use_reentrant=False) if self.ckpt else b(x)
+        return x
+
+
+def _optimizer(name: str, params):
+    if name == "adam":
+        return torch.optim.Adam(params, lr=1e-3, foreach=True)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=1e-2, foreach=True)          # no momentum: no state
+    if name == "sgd_momentum":
+        return torch.optim.SGD(params, lr=1e-2, momentum=0.9, foreach=True)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def _train(model, opt, x, y):
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return {"step": step, "model": model, "optimizer": opt}
+
+
+def mlp(batch: int = 64, width: int = 512, depth: int = 4, optimizer: str = "adam",
+        ckpt: bool = False, dtype: str = "float32", device: str = "cpu", seed: int = 0) -> dict:
+    """Linear-GELU blocks; x: (batch, width) -> (batch, width)."""
+    torch.manual_seed(seed)
+    dt = DTYPES[dtype]
+    blocks = [nn.Sequential(nn.Linear(width, width), nn.GELU()) for _ in range(depth)]
+    model = _Stack(blocks, ckpt).to(device=device, dtype=dt)
+    x = torch.randn(batch, width, device=device, dtype=dt)
+    y = torch.randn(batch, width, device=device, dtype=dt)
+    return _train(model, _optimizer(optimizer, model.parameters()), x, y)
+
+
+def transformer_block(batch: int = 8, seq: int = 128, d_model: int = 256, heads: int = 4,
+                      layers: int = 2, optimizer: str = "adam", ckpt: bool = False,
+                      dtype: str = "float32", device: str = "cpu", seed: int = 0) -> dict:
+    """Pre-norm encoder layers; x: (batch, seq, d_model) -> same shape."""
+    torch.manual_seed(seed)
+    dt = DTYPES[dtype]
+    blocks = [nn.TransformerEncoderLayer(d_model, heads, 4 * d_model, dropout=0.0,
+                                         batch_first=True, norm_first=True) for _ in range(layers)]
+    model = _Stack(blocks, ckpt).to(device=device, dtype=dt)
+    x = torch.randn(batch, seq, d_model, device=device, dtype=dt)
+    y = torch.randn(batch, seq, d_model, device=device, dtype=dt)
+    return _train(model, _optimizer(optimizer, model.parameters()), x, y)
+
+
+WORKLOADS = {
+    "mlp_adam": (mlp, {}),
+    "mlp_sgd": (mlp, {"optimizer": "sgd"}),
+    "mlp_adam_bf16": (mlp, {"dtype": "bfloat16"}),
+    "mlp_adam_checkpoint": (mlp, {"ckpt": True}),
+    "block_adam": (transformer_block, {}),
+    "block_adam_checkpoint": (transformer_block, {"ckpt": True}),
+}
+# (name, baseline workload, candidate workload, figure): the ratios the chapters grade
+PAIRS = [
+    ("optimizer_state_sgd_vs_adam", "mlp_adam", "mlp_sgd", "persistent"),
+    ("bf16_persistent", "mlp_adam", "mlp_adam_bf16", "persistent"),
+    ("bf16_peak", "mlp_adam", "mlp_adam_bf16", "peak"),
+    ("checkpoint_saved_mlp", "mlp_adam", "mlp_adam_checkpoint", "saved"),
+    ("checkpoint_peak_mlp", "mlp_adam", "mlp_adam_checkpoint", "peak"),
+    ("checkpoint_saved_block", "block_adam", "block_adam_checkpoint", "saved"),
+    ("checkpoint_peak_block", "block_adam", "block_adam_checkpoint", "peak"),
+]
+
+
+def measure_workload(name: str, backend: str) -> Measurement:
+    setup, kwargs = WORKLOADS[name]
+    spec = setup(device=backend, **kwargs)
+    return measure(spec["step"], model=spec["model"], optimizer=spec["optimizer"],
+                   backend=backend, label=name)
+
+
+def _figures(m: Measurement) -> dict:
+    return {"baseline": m.baseline, "peak": m.peak, "tracked_peak": m.tracked_peak,
+            "saved": m.saved, "persistent": m.persistent, "breakdown": m.breakdown,
+            "reserved_peak": m.reserved_peak, "method": m.method}
+
+
+def _versions() -> dict:
+    v = {"python": platform.python_version(), "torch": torch.__version__,
+         "cuda": torch.version.cuda, "cudnn": None, "driver": None}
+    if torch.cuda.is_available():
+        v["cudnn"] = torch.backends.cudnn.version()
+        try:
+            v["driver"] = subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+        except Exception:
+            pass
+    return v
+
+
+def record() -> dict:
+    """Measure every workload on the CPU and, where torch sees one, on the GPU; return a dict."""
+    from .device import detect
+    gpu = resolve_backend(None) == "cuda"
+    backends = ["cpu", "cuda"] if gpu else ["cpu"]
+    out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "device": detect().describe(), "gpu": torch.cuda.get_device_name() if gpu else None,
+           "versions": _versions(), "workloads": {}, "ratios": {}, "agreement": {}}
+    ms = {b: {n: measure_workload(n, b) for n in WORKLOADS} for b in backends}
+    for n in WORKLOADS:
+        out["workloads"][n] = {b: _figures(ms[b][n]) for b in backends}
+    for pair, base, cand, what in PAIRS:
+        out["ratios"][pair] = {"figure": what, **{
+            b: ms[b][cand].figure(what) / ms[b][base].figure(what) for b in backends}}
+    if gpu:
+        for n in WORKLOADS:
+            c = ms["cuda"][n]
+            out["agreement"][n] = {"tracked_over_allocator_peak": c.tracked_peak / c.peak,
+                                   "cpu_over_cuda_peak": ms["cpu"][n].peak / c.peak}
+    iso = {b: measure_isolated("autograder.meter_agreement:mlp", backend=b).peak for b in backends}
+    out["agreement"]["isolated_equals_in_process_peak"] = {
+        b: iso[b] == ms[b]["mlp_adam"].peak for b in backends}
+    return out
+
+
+def main(argv=None) -> int:
+    """Print the ratios; on a GPU, save them (as `python3 dev.py gpu-figures` does)."""
+    from . import results
+    data = record()
+    print(json.dumps(data["ratios"], indent=1))
+    if data["gpu"] is None:
+        print("No GPU: nothing written (the file records CPU against GPU).")
+        return 0
+    print(f"wrote {results.save('meter_agreement', data)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
