@@ -4,6 +4,10 @@ solutions/<slug>/ is the source (with answers and hidden tests), exercises/<slug
 release that `python3 dev.py exercises` generates. submitted/, autograded/, feedback/ and
 gradebook.db (which holds the hidden tests) stay out of git.
 """
+from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, OverwriteCells, OverwriteKernelspec
+
+from autograder.nbgrader_cells import DropDuplicateIds
+
 c = get_config()  # noqa: F821  (nbgrader provides it)
 
 c.CourseDirectory.course_id = "gpu-course"
@@ -15,3 +19,6 @@ c.Execute.timeout = 300
 # A student may delete a test cell: put it back from the gradebook, and run it.
 c.OverwriteCells.add_missing_cells = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+# A student may paste a copy of a graded cell: grade the last copy, not lose the notebook.
+c.Autograde.sanitize_preprocessors = [ClearOutput, DropDuplicateIds, OverwriteKernelspec,
+                                      OverwriteCells, CheckCellMetadata]

@@ -1,4 +1,5 @@
 """Chapter 1: the checks fail what they should, and nbgrader grades submissions right."""
+import copy
 import statistics
 import time
 
@@ -80,7 +81,7 @@ def test_reference_answers_pass(hidden):
 @pytest.mark.parametrize("timer, message", [
     (timer_without_sync, "did you synchronise"),
     (timer_mean, "expected"),
-    (timer_no_first_sync, "earlier work still queued"),
+    (timer_no_first_sync, "synchronise before starting the clock"),
     (timer_wall_clock, "expected"),
 ])
 def test_wrong_timers_fail(timer, message):
@@ -193,6 +194,11 @@ def test_autograde_round_trip(course):
         "m.check_time_call = lambda *a, **k: print('time_call: all right')\n")
     without_check = solved(SLUG)
     without_check.cells.remove(cell(without_check, "crossover_check"))
+    duplicated = solved(SLUG)   # Jupyter's copy/paste keeps a cell's nbgrader metadata
+    for gid in ("model_answer", "crossover_check"):
+        i = duplicated.cells.index(cell(duplicated, gid))
+        duplicated.cells.insert(i, copy.deepcopy(duplicated.cells[i]))
+    del cell(duplicated, "bytes_answer").metadata.nbgrader["grade_id"]   # hand-edited metadata
     submissions = {
         "submitted-solution": solved(SLUG),
         "submitted-unchanged": release(SLUG),
@@ -201,6 +207,7 @@ def test_autograde_round_trip(course):
         "submitted-raises": solved(SLUG, crossover_answer="raise RuntimeError('student bug')"),
         "submitted-loops-forever": solved(SLUG, model_answer="while True:\n    pass"),
         "submitted-deleted-test-cell": without_check,
+        "submitted-tampered-metadata": duplicated,
     }
     for student, nb in submissions.items():
         c.submit(student, nb)
@@ -213,6 +220,7 @@ def test_autograde_round_trip(course):
         "submitted-raises": 7,
         "submitted-loops-forever": 8,      # cell stopped at the time limit, the rest graded
         "submitted-deleted-test-cell": 10,  # the check was put back and run
+        "submitted-tampered-metadata": 10,  # copies and broken metadata: graded, not lost
     }
     restored = c.graded("submitted-deleted-test-cell")
     assert "was missing from the submission" in cell(restored, "crossover_check").source
