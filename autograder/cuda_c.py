@@ -33,7 +33,6 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .kernel_checks import (STATIC_SHARED_LIMIT, KernelCompileError, KernelCrash, KernelRun,
+from .kernel_checks import (STATIC_SHARED_LIMIT, KernelCompileError, KernelCrash, KernelRun, communicate,
                             KernelTimeout, Launch, OutOfBoundsError, RaceError, validate_launch)
 
 HERE = Path(__file__).resolve().parent
@@ -465,16 +464,9 @@ def _start(binary: Path, files: list[Path], sanitizer: str, no_aslr: bool = Fals
 
 
 def _finish(proc, sanitizer: str, timeout: float, t0: float) -> _SanRun:
-    try:
-        out, err = proc.communicate(timeout=max(0.1, timeout - (time.time() - t0)))
-        return _SanRun(sanitizer, proc.returncode, err, out, False, time.time() - t0)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            proc.kill()
-        out, err = proc.communicate()
-        return _SanRun(sanitizer, None, err, out, True, time.time() - t0)
+    out, err, timed_out = communicate(proc, timeout - (time.time() - t0))
+    return _SanRun(sanitizer, None if timed_out else proc.returncode, err, out, timed_out,
+                   time.time() - t0)
 
 
 def _launch_of(stderr: str) -> int:
@@ -614,27 +606,21 @@ def _sanitized(source, name, launches, options, timeout, sanitizers, backend_lab
             if r.returncode not in (0, None) and "unexpected memory mapping" in r.stderr:
                 runs[s] = _finish(_start(binaries[s], files, s, no_aslr=True), s, limits[s], time.time())
         order = [s for s in ("address", "thread") if s in runs]
-        for s in order:
+        # verdicts in order of how much they explain: out of bounds, then a race, then the rest
+        verdicts = [(s, kind) for kind in ("asan", "race", "other") for s in order]
+        for s, kind in verdicts:
             r = runs[s]
             k = _launch_of(r.stderr)
             label = launches[k].describe() if k < len(launches) else ""
             where = f"CPU shim, {'AddressSanitizer' if s == 'address' else 'ThreadSanitizer'}"
-            if s == "address" and "ERROR: AddressSanitizer" in r.stderr:
+            if kind == "asan" and s == "address" and "ERROR: AddressSanitizer" in r.stderr:
                 msg = _asan_message(r, source, launches[k], names)
                 cls = OutOfBoundsError if "out-of-bounds" in msg or "outside any array" in msg else KernelCrash
                 raise cls(msg, backend=where, launch=label)
-        for s in order:
-            r = runs[s]
-            k = _launch_of(r.stderr)
-            label = launches[k].describe() if k < len(launches) else ""
-            where = f"CPU shim, {'AddressSanitizer' if s == 'address' else 'ThreadSanitizer'}"
-            if s == "thread" and "WARNING: ThreadSanitizer: data race" in r.stderr:
+            if kind == "race" and s == "thread" and "WARNING: ThreadSanitizer: data race" in r.stderr:
                 raise RaceError(_tsan_message(r, source, launches[k], names), backend=where, launch=label)
-        for s in order:
-            r = runs[s]
-            k = _launch_of(r.stderr)
-            label = launches[k].describe() if k < len(launches) else ""
-            where = f"CPU shim, {'AddressSanitizer' if s == 'address' else 'ThreadSanitizer'}"
+            if kind != "other":
+                continue
             if r.timed_out:
                 raise KernelTimeout(
                     f"the kernel ran past the time limit of {limits[s]:.0f} s: an endless loop, or a loop "

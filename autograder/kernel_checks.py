@@ -93,6 +93,24 @@ class OverBudget(KernelError):
 
 # ---------------------------------------------------------------- launches
 
+def communicate(proc, timeout: float) -> tuple[str, str, bool]:
+    """(stdout, stderr, timed_out) of a runner subprocess, killing its whole group past `timeout`
+    (an endless kernel must not outlive its check)."""
+    import os
+    import signal
+    import subprocess
+    try:
+        out, err = proc.communicate(timeout=max(0.1, timeout))
+        return out, err, False
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            proc.kill()
+        out, err = proc.communicate()
+        return out, err, True
+
+
 def dim3(v) -> tuple[int, int, int]:
     """(x, y, z) from an int or a 1-3 tuple, as CUDA's dim3 fills missing sizes with 1."""
     if isinstance(v, (int, np.integer)):

@@ -35,7 +35,6 @@ import inspect
 import os
 import pickle
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -49,7 +48,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .kernel_checks import (AccessCount, KernelCompileError, KernelCrash, KernelRun, KernelTimeout, Launch,
+from .kernel_checks import (AccessCount, communicate, KernelCompileError, KernelCrash, KernelRun, KernelTimeout, Launch,
                             OutOfBoundsError, RaceError, validate_launch)
 
 DEFAULT_CC = (7, 5)
@@ -679,16 +678,7 @@ def _spawn(job: dict, jobdir: Path, simulate: bool):
 
 
 def _wait(proc, jobdir: Path, timeout: float) -> tuple[dict | None, str, str, bool]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            proc.kill()
-        out, err = proc.communicate()
-        timed_out = True
+    out, err, timed_out = communicate(proc, timeout)
     res = jobdir / "result.pkl"
     return (pickle.loads(res.read_bytes()) if res.exists() else None), out, err, timed_out
 
