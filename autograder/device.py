@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import textwrap
 from dataclasses import dataclass
 
 
@@ -81,7 +82,8 @@ def detect() -> Device:
 def report(fallback: str = "") -> Device:
     """Print which device the notebook is on, and which fallback it uses without a GPU."""
     dev = detect()
-    print(dev.describe(fallback))
+    # wrapped, so the line fits a book page and a Colab cell without scrolling sideways
+    print(textwrap.fill(dev.describe(fallback), width=78, break_long_words=False))
     return dev
 
 
