@@ -1,0 +1,303 @@
+"""Chapter 4, more dimensions and device functions: 2-D launches, coalescing, a __device__ sigmoid.
+
+Three layers, as elsewhere in the package: pure arithmetic (`launch_2d`, `warp_cells`,
+`warp_sectors`: which addresses one warp touches), the picture (`warp_picture`), and the checks
+the exercise calls, thin wrappers over `kernel_checks` with the chapter's own shapes, blocks and
+hints. `record()` times the two layouts of a matrix add on a GPU; nothing here grades a timing.
+
+Known limitations: on a CPU the Numba kernels run in the simulator (about 0.5 ms per CUDA
+thread), so the Numba shapes stay under a few thousand threads; the sector counts model one
+warp's request only (no caches), so they bound the coalescing penalty rather than predict it.
+"""
+from __future__ import annotations
+
+import math
+import random
+import re
+
+import numpy as np
+
+from . import device
+from . import kernel_checks as kc
+
+SLUG = "ch04_2d_grids"
+FALLBACK = ("Numba kernels run in Numba's CUDA simulator and CUDA C kernels in a CPU shim under "
+            "AddressSanitizer and ThreadSanitizer, so every check grades the same as on a GPU; "
+            "the coalescing timings come from figures recorded on a GPU, where there are some.")
+WARP = 32            # threads that issue one memory instruction together
+SECTOR = 32          # bytes: the unit in which a GPU's memory system moves data
+FLOAT = 4            # bytes per float32
+
+# The two layouts `record()` times. Both are correct when launched with their own grid; only
+# the order in which a warp's threads walk memory differs.
+ADD_COLS_C = r'''
+extern "C" __global__ void add_cols(const float* A, const float* B, float* out, int rows, int cols) {
+    int col = blockIdx.x * blockDim.x + threadIdx.x;   // x walks along a row: coalesced
+    int row = blockIdx.y * blockDim.y + threadIdx.y;
+    if (row < rows && col < cols) out[row * cols + col] = A[row * cols + col] + B[row * cols + col];
+}
+'''
+ADD_ROWS_C = r'''
+extern "C" __global__ void add_rows(const float* A, const float* B, float* out, int rows, int cols) {
+    int row = blockIdx.x * blockDim.x + threadIdx.x;   // x walks down a column: strided
+    int col = blockIdx.y * blockDim.y + threadIdx.y;
+    if (row < rows && col < cols) out[row * cols + col] = A[row * cols + col] + B[row * cols + col];
+}
+'''
+
+
+# ---------------------------------------------------------------- the arithmetic
+def launch_2d(rows: int, cols: int, block=(32, 8)):
+    """(grid, block) for one thread per element of a rows x cols matrix, x along the columns."""
+    bx, by = kc.dim3(block)[:2]
+    return (math.ceil(cols / bx), math.ceil(rows / by)), (bx, by)
+
+
+def warp_cells(block, layout: str = "cols", warp: int = 0) -> list[tuple[int, int]]:
+    """(row, col) of the elements the threads of one warp of block (0, 0) touch.
+
+    CUDA numbers a block's threads x first (t = threadIdx.x + threadIdx.y * blockDim.x) and cuts
+    them into warps of 32 consecutive t. layout "cols": col = threadIdx.x, row = threadIdx.y;
+    layout "rows": the swap, row = threadIdx.x, col = threadIdx.y.
+    """
+    bx, by = kc.dim3(block)[:2]
+    ts = range(warp * WARP, min((warp + 1) * WARP, bx * by))
+    cells = [(t // bx, t % bx) for t in ts]                  # (threadIdx.y, threadIdx.x)
+    if layout == "cols":
+        return [(ty, tx) for ty, tx in cells]
+    if layout == "rows":
+        return [(tx, ty) for ty, tx in cells]
+    raise ValueError(f"layout is 'cols' or 'rows', got {layout!r}")
+
+
+def warp_sectors(block, cols: int, layout: str = "cols") -> int:
+    """32-byte sectors one warp's float32 load touches in a row-major matrix of `cols` columns."""
+    return len({(r * cols + c) * FLOAT // SECTOR for r, c in warp_cells(block, layout)})
+
+
+# ---------------------------------------------------------------- the picture
+def warp_picture(block=(32, 8), rows: int = 34, cols: int = 40):
+    """Figure: the elements warp 0 of block (0, 0) reads, x along columns (left) or rows (right).
+
+    Each coloured cell is one thread's element; cells of one colour share a 32-byte sector,
+    which the memory system moves as a whole.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    palette = plt.get_cmap("tab10").colors
+    for ax, layout in zip(axes, ("cols", "rows")):
+        rgb = np.full((rows, cols, 3), 0.93)
+        for r, c in warp_cells(block, layout):
+            rgb[r, c] = palette[((r * cols + c) * FLOAT // SECTOR) % len(palette)]
+        ax.imshow(rgb, interpolation="nearest")
+        ax.set_xticks(np.arange(-0.5, cols, 8), [])
+        ax.set_yticks(np.arange(-0.5, rows, 8), [])
+        ax.grid(color="white", lw=0.6)
+        ax.set_xlabel(f"column (0..{cols - 1}); a row is {cols * FLOAT} contiguous bytes", fontsize=8)
+        ax.set_ylabel("row", fontsize=8)
+        n = warp_sectors(block, cols, layout)
+        walk = "columns" if layout == "cols" else "rows"
+        ax.set_title(f"x along {walk}: 32 floats in {n} sectors\n"
+                     f"({n * SECTOR} bytes moved for {WARP * FLOAT} used)", fontsize=9)
+    fig.suptitle(f"One warp of a ({block[0]}, {block[1]}) block in a {rows} x {cols} "
+                 "float32 matrix (row-major)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- the checks
+def _need_name(kernel, name, check):
+    if kc.is_cuda_c(kernel) and not name:
+        raise AssertionError(f"a CUDA C kernel needs its name too: {check}(SOURCE, name='...')")
+
+
+# Square shapes first, so that a kernel with rows and columns swapped passes them and the hint
+# on the first non-square failure can say so.
+SHAPES = ((1, 1), (3, 3), (12, 12), (2, 5), (5, 2), (1, 20), (20, 1), (9, 20), (20, 9))
+BLOCK = (16, 8)
+HIDDEN_BLOCKS = ((8, 8), (16, 8), (32, 4), (16, 16), (8, 4))
+
+
+def _hidden_shapes(r: random.Random, limit: int):
+    side = r.randint(2, limit)
+    # a square, then a wide one: more columns than any block has rows of threads (16), so a kernel
+    # with rows and columns swapped leaves columns unwritten whatever block was drawn
+    shapes = [(side, side), (r.randint(1, 4), r.randint(17, limit))]
+    while len(shapes) < 6:
+        rows, cols = r.randint(1, limit), r.randint(1, limit)
+        if rows != cols:
+            shapes.append((rows, cols))
+    return tuple(shapes)
+
+
+def check_matrix_add(kernel, name=None, hidden=False, verbose=True):
+    """out = A + B on square and non-square matrices with 2-D blocks, x along columns.
+
+    Numba kernel(A, B, out); CUDA C kernel(const float* A, const float* B, float* out, int rows,
+    int cols), row-major. grid = (ceil(cols / block.x), ceil(rows / block.y)).
+    """
+    _need_name(kernel, name, "check_matrix_add")
+    block, shapes = BLOCK, SHAPES
+    if hidden:
+        r = random.Random()
+        block = r.choice(HIDDEN_BLOCKS)
+        shapes = _hidden_shapes(r, 40 if kc.is_cuda_c(kernel) else 24)
+    return kc.check_matrix_add(kernel, block, name=name, shapes=shapes, verbose=verbose)
+
+
+def _pair(value, what):
+    try:
+        t = kc.dim3(value)
+    except (TypeError, ValueError):
+        raise AssertionError(f"{what} should be a tuple (x, y), got {value!r}") from None
+    if t[2] != 1:
+        raise AssertionError(f"{what} = {value!r}: a matrix needs no z extent, keep it 1")
+    return t[:2]
+
+
+def check_launch_2d(fn, hidden=False):
+    """fn(rows, cols) -> (grid, block): legal, x along columns, covering, no idle block row or column."""
+    shapes = [(1000, 3000), (3000, 1000), (1, 1), (17, 30), (1024, 1024), (5, 100_000)]
+    if hidden:
+        r = random.Random()
+        shapes = [(r.randint(1, 5000), r.randint(1, 5000)) for _ in range(12)]
+        shapes += [(r.randint(1, 40), r.randint(10_000, 200_000)), (512 * r.randint(1, 8), 256 * r.randint(1, 8))]
+    notes = set()
+    for rows, cols in shapes:
+        got = fn(rows, cols)
+        if not (isinstance(got, (tuple, list)) and len(got) == 2):
+            raise AssertionError(f"launch_2d({rows}, {cols}) should return (grid, block), got {got!r}")
+        grid, block = _pair(got[0], f"grid of launch_2d({rows}, {cols})"), \
+            _pair(got[1], f"block of launch_2d({rows}, {cols})")
+        label = f"launch_2d({rows}, {cols}) = (grid={grid}, block={block})"
+        kc.validate_launch(grid, block, label=label)
+        xs, ys = grid[0] * block[0], grid[1] * block[1]          # threads along x and along y
+        if (xs < cols or ys < rows) and xs >= rows and ys >= cols:
+            raise AssertionError(
+                f"{label}: x covers {xs} and y {ys} threads for {rows} rows x {cols} columns: the grid "
+                f"is sized the other way round. x walks along the columns: grid.x = ceil(cols / block.x)")
+        if xs < cols:
+            raise AssertionError(f"{label}: {xs} threads along x for {cols} columns: columns "
+                                 f"{xs}..{cols - 1} would never be written; grid.x = ceil(cols / block.x)")
+        if ys < rows:
+            raise AssertionError(f"{label}: {ys} threads along y for {rows} rows: rows "
+                                 f"{ys}..{rows - 1} would never be written; grid.y = ceil(rows / block.y)")
+        if (grid[0] - 1) * block[0] >= cols or (grid[1] - 1) * block[1] >= rows:
+            raise AssertionError(f"{label}: the last column or row of blocks has only idle threads; "
+                                 f"use the fewest blocks that cover the matrix (ceiling division)")
+        if block[0] % WARP and block[0] < cols:
+            notes.add(f"block.x = {block[0]} is not a multiple of {WARP}: a warp then spans "
+                      f"several rows and reads shorter runs of memory")
+    print(f"launch_2d: {len(shapes)} matrix shapes covered exactly" + "".join(f". Note: {t}" for t in notes))
+
+
+# The sigmoid kernel: out[r, c] = 1 / (1 + exp(-x[r, c])), through a device function.
+DEVICE_FN = re.compile(r"__device__[^;{()]*\bsigmoid\s*\(")
+
+
+def sigmoid_reference(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(np.float32)
+
+
+def _sigmoid_hint(case, idx, got) -> str:
+    x = case.launch.args[0]
+    v = float(x[idx])
+    g = float(got[idx])
+    if math.isclose(g, 1.0 / (1.0 + math.exp(min(v, 80.0))), rel_tol=1e-3, abs_tol=1e-6):
+        return f"got sigmoid(-x) at x = {v:.4g}: the sign of the exponent, sigmoid(x) = 1 / (1 + exp(-x))"
+    return kc._matrix_hint(case, idx, got)
+
+
+def _sigmoid_cases(kernel, shapes, block, rng):
+    c_code = kc.is_cuda_c(kernel)
+    names = ["x", "out"] + (["rows", "cols"] if c_code else [])
+    bx, by = block
+    cases = []
+    for rows, cols in shapes:
+        x = (rng.standard_normal((rows, cols)) * 4).astype(np.float32)
+        x.flat[:: max(1, x.size // 3)] = 30.0                      # saturated values too
+        if x.size > 1:
+            x.flat[-1] = -30.0
+        args = [x, np.full((rows, cols), np.nan, np.float32)]
+        args += [np.int32(rows), np.int32(cols)] if c_code else []
+        launch = kc.Launch((math.ceil(cols / bx), math.ceil(rows / by)), (bx, by), args,
+                           label=f"shape=({rows}, {cols})")
+        cases.append(kc.Case(launch, {1: sigmoid_reference(x)}, names=names, square=rows == cols))
+    return cases
+
+
+def check_sigmoid(kernel, name=None, hidden=False, verbose=True):
+    """out = sigmoid(x) elementwise over 2-D float32 matrices, through a `__device__` function.
+
+    Numba kernel(x, out); CUDA C kernel(const float* x, float* out, int rows, int cols),
+    row-major, x along the columns. A CUDA C source must define `__device__ ... sigmoid(...)`.
+    """
+    _need_name(kernel, name, "check_sigmoid")
+    if kc.is_cuda_c(kernel) and not DEVICE_FN.search(kernel):
+        raise AssertionError("the source has no `__device__` function named sigmoid: write "
+                             "`__device__ float sigmoid(float v)` and call it from the kernel")
+    block, shapes = BLOCK, SHAPES
+    if hidden:
+        r = random.Random()
+        block = r.choice(HIDDEN_BLOCKS)
+        shapes = _hidden_shapes(r, 40 if kc.is_cuda_c(kernel) else 24)
+    rng = np.random.default_rng()
+    return kc.check_kernel(kernel, lambda size: _sigmoid_cases(kernel, shapes, block, rng),
+                           check_name=f"2-D sigmoid ({kc._kernel_name(kernel, name)})", name=name,
+                           hint=_sigmoid_hint, rtol=1e-5, atol=1e-6, verbose=verbose)
+
+
+# ---------------------------------------------------------------- the GPU figures
+def record(shapes=((2048, 2048), (4096, 4096), (1024, 16384), (8192, 8192)), block=(32, 8)) -> dict:
+    """Median kernel times of the two layouts of a matrix add (CuPy RawKernel, CUDA events)."""
+    if not device.detect().cuda:
+        raise RuntimeError("no GPU: chapter 4 records nothing on a CPU-only machine")
+    import cupy as cp
+
+    kernels = {"x_along_cols": cp.RawKernel(ADD_COLS_C, "add_cols"),
+               "x_along_rows": cp.RawKernel(ADD_ROWS_C, "add_rows")}
+    bx, by = block
+    out = {"block": list(block), "shapes": [list(s) for s in shapes], "x_along_cols": [], "x_along_rows": []}
+    for rows, cols in shapes:
+        A = cp.random.standard_normal((rows, cols), dtype=cp.float32)
+        B = cp.random.standard_normal((rows, cols), dtype=cp.float32)
+        want = A + B
+        for key, kern in kernels.items():
+            # each layout gets the grid that matches it: both compute the right sum
+            grid = (math.ceil(cols / bx), math.ceil(rows / by)) if key == "x_along_cols" \
+                else (math.ceil(rows / bx), math.ceil(cols / by))
+            res = cp.full((rows, cols), cp.nan, cp.float32)
+            args = (A, B, res, np.int32(rows), np.int32(cols))
+            kern(grid, block, args)
+            assert bool(cp.allclose(res, want)), f"{key} added wrongly"     # check before you time
+            for _ in range(3):
+                kern(grid, block, args)
+            times = []
+            for _ in range(20):
+                start, stop = cp.cuda.Event(), cp.cuda.Event()
+                start.record()
+                kern(grid, block, args)
+                stop.record()
+                stop.synchronize()
+                times.append(cp.cuda.get_elapsed_time(start, stop) * 1000)   # ms -> µs
+            us = float(np.median(times))
+            # 3 arrays of rows * cols float32: two read, one written
+            out[key].append({"us": us, "gb_s": 3 * rows * cols * FLOAT / (us * 1e-6) / 1e9})
+    return {"coalescing": out}
+
+
+def timing_table(recorded: dict | None) -> str:
+    """The page's coalescing table (Markdown) from recorded figures, or why there is none."""
+    if recorded is None or "coalescing" not in recorded.get("figures", {}):
+        return ("**No GPU figures recorded yet.** Running `python3 dev.py gpu-figures` on a GPU machine "
+                "times both layouts (see `record()` in `autograder/ch04_2d_grids.py`), and the next "
+                "build shows them here.")
+    from . import results
+    d = recorded["figures"]["coalescing"]
+    rows = ["| matrix | x along columns | x along rows | slowdown |", "|" + " ---: |" * 4]
+    for (r, c), good, bad in zip(d["shapes"], d["x_along_cols"], d["x_along_rows"]):
+        rows.append(f"| {r} x {c} | {good['us']:.0f} µs ({good['gb_s']:.0f} GB/s) | "
+                    f"{bad['us']:.0f} µs ({bad['gb_s']:.0f} GB/s) | {bad['us'] / good['us']:.1f}x |")
+    block = tuple(d["block"])
+    return f"Medians of 20 launches, block {block}, on {results.label(recorded)}:\n\n" + "\n".join(rows)
