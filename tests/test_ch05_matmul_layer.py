@@ -1,0 +1,196 @@
+"""Chapter 5: the checks fail the known-wrong answers for the right reason, and nbgrader grades right."""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numba import cuda, float32
+
+from autograder import ch05_matmul_layer as ch05
+from autograder import kernel_checks as kc
+from conftest import release, solved
+
+SLUG = "ch05_matmul_layer"
+TILE = 16
+NO_SYNC_C = (Path(__file__).parent / "kernels" / "matmul_tiled_no_sync.cu").read_text().replace(
+    "void matmul(", "void matmul_tiled(")
+
+
+# ---------------------------------------------------------------- known-wrong kernels
+@cuda.jit
+def naive_swapped(A, B, C):          # x taken as the row: the grid covers N rows and M columns
+    row, col = cuda.grid(2)
+    if row < C.shape[0] and col < C.shape[1]:
+        acc = float32(0.0)
+        for k in range(A.shape[1]):
+            acc += A[row, k] * B[k, col]
+        C[row, col] = acc
+
+
+@cuda.jit
+def naive_no_guard(A, B, C):
+    col, row = cuda.grid(2)
+    acc = float32(0.0)
+    for k in range(A.shape[1]):
+        acc += A[row, k] * B[k, col]
+    C[row, col] = acc
+
+
+@cuda.jit
+def tiled_over_budget(A, B, C):      # "tiled", but the inner loop reads A and B from global memory
+    As = cuda.shared.array((TILE, TILE), float32)
+    tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+    col, row = cuda.grid(2)
+    acc = float32(0.0)
+    for t in range(0, A.shape[1], TILE):
+        As[ty, tx] = A[row, t + tx] if row < A.shape[0] and t + tx < A.shape[1] else float32(0.0)
+        cuda.syncthreads()
+        for k in range(TILE):
+            if row < C.shape[0] and col < C.shape[1] and t + k < A.shape[1]:
+                acc += A[row, t + k] * B[t + k, col]
+        cuda.syncthreads()
+    if row < C.shape[0] and col < C.shape[1]:
+        C[row, col] = acc
+
+
+@cuda.jit
+def bias_sigmoid_no_guard(z, b, y):
+    i = cuda.grid(1)
+    y[i] = 1.0 / (1.0 + math.exp(-(z[i] + b[i])))
+
+
+def layer_numpy_no_bias(W, x, b):    # a layer that forgets b
+    return 1 / (1 + np.exp(-(W @ x)))
+
+
+def layer_numpy(W, x, b):
+    return 1 / (1 + np.exp(-(W @ x + b)))
+
+
+@cuda.jit
+def bias_sigmoid_ok(z, b, y):
+    i = cuda.grid(1)
+    if i < y.size:
+        y[i] = 1.0 / (1.0 + math.exp(-(z[i] + b[i])))
+
+
+# ---------------------------------------------------------------- arithmetic and reference kernels
+def test_arithmetic_by_hand():
+    assert ch05.flops(2, 3, 4) == 48                  # 2 * 3 * 4 multiply-adds, 2 flops each
+    assert ch05.naive_reads(48) == 96                 # a row of A (48) and a column of B (48)
+    assert ch05.tiled_reads(48) == 6                  # 3 tile steps x (1 of A + 1 of B)
+    assert ch05.tiled_reads(40) == 6                  # ceil(40 / 16) = 3 steps as well
+
+
+def test_reference_c_kernels_pass():
+    for hidden in (False, True):
+        ch05.check_naive(ch05.NAIVE_C, name="matmul_naive", hidden=hidden)
+        ch05.check_tiled_c(ch05.TILED_C, name="matmul_tiled", hidden=hidden)
+
+
+def test_simulator_counts_reads_per_output():
+    shapes = [(16, 16, 16), (16, 48, 16)]
+    # 2 * K like the naive kernel, plus its one tile load of A per step: 32 + 1, 96 + 3
+    assert ch05.reads_per_output(tiled_over_budget, shapes) == [33.0, 99.0]
+
+
+# ---------------------------------------------------------------- wrong answers fail for their reason
+@pytest.mark.parametrize("kernel, name, message", [
+    (naive_swapped, None, r"A 2x7 @ B 7x9.*C\[0, 8\].*never written.*are rows and columns swapped"),
+    (naive_no_guard, None, r"out-of-bounds"),
+    (ch05.TILED_C.replace("if (row < M && col < N) ", ""), "matmul_tiled", r"AddressSanitizer|out-of-bounds"),
+])
+def test_wrong_naive_kernels_fail(kernel, name, message):
+    with pytest.raises(kc.KernelError, match=message):
+        ch05.check_naive(kernel, name=name)
+
+
+def test_wrong_tiled_c_kernels_fail():
+    with pytest.raises(kc.RaceError, match=r"race found by ThreadSanitizer on the __shared__ array"):
+        ch05.check_tiled_c(NO_SYNC_C, name="matmul_tiled")
+    with pytest.raises(AssertionError, match="has no __shared__"):
+        ch05.check_tiled_c(ch05.NAIVE_C, name="matmul_naive")
+    with pytest.raises(AssertionError, match="needs its name"):
+        ch05.check_tiled_c(ch05.TILED_C, name=None)
+
+
+def test_over_budget_tiled_numba_fails():
+    with pytest.raises(kc.OverBudget, match=r"reads 99\.0 global elements .* budget 12"):
+        ch05.check_tiled_numba(tiled_over_budget)
+
+
+def test_layer_check():
+    ch05.check_layer(layer_numpy, bias_sigmoid_ok, hidden=True)
+    with pytest.raises(AssertionError, match=r"y\[0\] = .*torch gives"):
+        ch05.check_layer(layer_numpy_no_bias, bias_sigmoid_ok)
+    with pytest.raises(kc.OutOfBoundsError, match="out-of-bounds"):
+        ch05.check_layer(layer_numpy, bias_sigmoid_no_guard)
+
+
+def test_record_refuses_without_a_gpu():
+    with pytest.raises(RuntimeError, match="no GPU"):
+        ch05.record()
+
+
+# ---------------------------------------------------------------- the notebooks
+OWN_LAYER = '''
+import math
+import numpy as np
+from autograder.kernel_checks import run_kernel, Launch
+
+
+@cuda.jit
+def matmul_ok(A, B, C):
+    col, row = cuda.grid(2)
+    if row < C.shape[0] and col < C.shape[1]:
+        acc = float32(0.0)
+        for k in range(A.shape[1]):
+            acc += A[row, k] * B[k, col]
+        C[row, col] = acc
+
+
+@cuda.jit
+def bias_sigmoid(z, b, y):
+    i = cuda.grid(1)
+    if i < y.size:
+        y[i] = 1.0 / (1.0 + math.exp(-(z[i] + b[i])))
+
+
+def layer(W, x, b):
+    z = run_kernel(matmul_ok, [Launch((1, math.ceil(W.shape[0] / 8)), (8, 8),
+                                      [W, x.reshape(-1, 1), np.zeros((W.shape[0], 1), np.float32)])])
+    z = z.outputs[0][2].ravel()
+    return run_kernel(bias_sigmoid, [Launch(math.ceil(z.size / 32), 32, [z, b, np.zeros_like(z)])]).outputs[0][2]
+'''
+
+
+def _kernel_text(fn_source_name):
+    import inspect
+    return "from numba import cuda, float32\n\n\n" + inspect.getsource(fn_source_name).replace(
+        fn_source_name.py_func.__name__, "matmul", 1)
+
+
+def test_autograde_round_trip(course):
+    c = course(SLUG, timeout=120)
+    tiled_numba = ("TILE = 16\n\n\n" + _kernel_text(tiled_over_budget)).replace("def matmul(", "def matmul_tiled(")
+    c.submit("submitted-solution", solved(SLUG))
+    c.submit("submitted-unchanged", release(SLUG))
+    c.submit("submitted-no-guard-no-sync-over-budget", solved(
+        SLUG,
+        naive_answer=_kernel_text(naive_no_guard),
+        layer_answer=OWN_LAYER,                       # independent of the broken matmul: keeps its points
+        tiled_c_answer=f"TILED_SRC = r'''{NO_SYNC_C}'''\n",
+        tiled_numba_answer=tiled_numba,
+    ))
+    c.submit("submitted-swapped", solved(SLUG, naive_answer=_kernel_text(naive_swapped)))
+    c.autograde()
+    assert c.scores() == {
+        "submitted-solution": 10,
+        "submitted-unchanged": 0,
+        "submitted-no-guard-no-sync-over-budget": 2,   # only the layer, built on its own matmul
+        "submitted-swapped": 5,                        # the naive kernel and the layer that uses it fail
+    }
+    out = "".join(o.get("text", "") for cell in c.graded("submitted-solution").cells
+                  for o in cell.get("outputs", []))
+    assert out.count("matmul (matmul_tiled): passed") == 4          # visible and hidden, C and Numba
+    assert out.count("layer: sigmoid(W @ x + b) matches torch") == 2
