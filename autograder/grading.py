@@ -3,19 +3,55 @@
 A student's notebook runs in the same kernel as the tests that grade it, so an answer cell
 could replace `autograder.ch01_cpu_vs_gpu.check_bytes` with a function that passes
 everything. `fresh(slug)` loads the chapter's checks module again from its file, under a
-private name, so such a replacement does not reach the hidden tests.
+private name, so such a replacement does not reach the hidden tests; and it refuses to grade
+when a function or class of the course's other modules (the meter, the kernel runners) has been
+replaced, since the fresh module would call those.
 
-Known limitations: a submission that patches Python itself (builtins, importlib) or the
-libraries a check uses can still interfere; the memory meter's isolated subprocess path is
-the stronger guard, used where a figure is graded.
+Known limitations: a submission that patches Python itself (builtins, importlib), a method of
+a course class, or the libraries a check uses can still interfere; the memory meter's isolated
+subprocess path is the stronger guard, used where a figure is graded.
 """
 from __future__ import annotations
 
+import ast
+import functools
 import importlib.util
+import inspect
+import re
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+
+
+@functools.lru_cache(maxsize=None)
+def _defined(path: str) -> frozenset[str]:
+    """Names a module's source defines at top level with `def` or `class`."""
+    tree = ast.parse(Path(path).read_text())
+    return frozenset(n.name for n in tree.body
+                     if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
+
+
+def replaced() -> list[str]:
+    """Functions and classes of the shared course modules that no longer come from their file.
+
+    Chapter modules are left out: `fresh` reloads those, so replacing them changes nothing.
+    """
+    found = []
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not (name.startswith("autograder.") and file) or re.match(r"autograder\.(_fresh_|ch\d\d_)", name):
+            continue
+        for attr in _defined(file):
+            value = getattr(module, attr, None)
+            code = getattr(inspect.unwrap(value), "__code__", None) if callable(value) else None
+            if isinstance(value, type):
+                ok = value.__module__ == name
+            else:
+                ok = code is not None and Path(code.co_filename).resolve() == Path(file).resolve()
+            if not ok:
+                found.append(f"{name}.{attr}")
+    return found
 
 
 def fresh(slug: str):
@@ -23,6 +59,10 @@ def fresh(slug: str):
     path = HERE / f"{slug}.py"
     if not path.is_file():
         raise ValueError(f"no checks module for chapter {slug!r} at {path}")
+    if bad := replaced():
+        raise AssertionError(f"replaced in this notebook: {', '.join(bad)}. The hidden tests "
+                             "refuse to grade with course code replaced; restart the kernel and "
+                             "run the notebook without the cell that replaces it.")
     name = f"autograder._fresh_{slug}"
     spec = importlib.util.spec_from_file_location(name, path,
                                                   submodule_search_locations=None)

@@ -1,0 +1,312 @@
+"""Chapter 6, where training memory goes: the budget on paper, the meter's figures, the checks.
+
+A training step holds five kinds of bytes: parameters, their gradients, the optimizer's state
+(Adam: two values per parameter; SGD with momentum: one; plain SGD: none), the activations
+autograd saves for backward, and short-lived temporaries. The first three persist from step
+to step and scale with the model; activations scale with batch x sequence x width.
+
+Three layers, as elsewhere: pure arithmetic (`bytes_per_parameter`, `persistent_bytes`,
+`saved_bytes`, `predict`), measurement (`mlp_setup`, a setup in the meter's sense, so the
+hidden tests can measure it in a fresh process; `allocator_demo` on a GPU), display
+(`prediction_rows`, `calculator`). The checks grade a student's versions of the three
+predictions against what the meter measures, never against this module's arithmetic.
+
+The exercise's model: Linear layers of `widths` with ReLU between them (none after the last),
+input x of shape (batch, widths[0]), loss = mse_loss(model(x), y). What autograd keeps:
+each Linear its input, each ReLU its output (the next Linear's input: one storage, counted
+once), mse_loss its input and its target. The pre-ReLU outputs are freed during the forward.
+
+Known limitations: the predictions count tensors, not allocator blocks (a GPU rounds each to
+512 bytes; the sizes drawn here are multiples of it); the calculator's activation term
+assumes the chapter's MLP, not attention, whose saved tensors grow with the sequence squared.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import tempfile
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import meter
+
+SLUG = "ch06_where_memory_goes"
+FALLBACK = ("The meter's CPU storage tracker measures parameters, gradients, optimizer state "
+            "and activations exactly as a GPU holds them; allocator figures (reserved memory, "
+            "empty_cache, memory_summary, snapshots) need CUDA and come from recorded GPU runs.")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+STATE_COPIES = {"adam": 2, "sgd_momentum": 1, "sgd": 0}   # optimizer values kept per parameter
+OPTIMIZERS = tuple(STATE_COPIES)
+PAGE_WIDTHS, PAGE_BATCH = [256, 1024, 1024, 1024, 256], 512   # the page's model
+
+
+def _device() -> str:
+    return "cuda" if meter.resolve_backend(None) == "cuda" else "cpu"
+
+
+# ---------------------------------------------------------------- the model the chapter measures
+def make_mlp(widths, frozen: int = 0, bias: bool = True, precision: str = "float32",
+             device: str = "cpu", seed: int = 0) -> nn.Sequential:
+    """Linear(widths[i], widths[i+1]) with ReLU between; the first `frozen` Linears frozen."""
+    torch.manual_seed(seed)
+    layers = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        lin = nn.Linear(a, b, bias=bias)
+        lin.requires_grad_(i >= frozen)
+        layers += [lin, nn.ReLU()]
+    return nn.Sequential(*layers[:-1]).to(device=device, dtype=DTYPES[precision])
+
+
+def make_optimizer(name: str, params):
+    """foreach=True everywhere: CUDA's default, so CPU and GPU run the same update."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=1e-3, foreach=True)
+    if name in ("sgd", "sgd_momentum"):
+        return torch.optim.SGD(params, lr=1e-2, momentum=0.9 if name == "sgd_momentum" else 0.0,
+                               foreach=True)
+    raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")
+
+
+def mlp_setup(widths, batch: int, optimizer: str = "adam", precision: str = "float32",
+              frozen: int = 0, bias: bool = True, seq: int | None = None, seed: int = 0) -> dict:
+    """The chapter's training step, for `meter.measure` or `measure_isolated` (by name)."""
+    dev = _device()
+    model = make_mlp(widths, frozen, bias, precision, dev, seed)
+    opt = make_optimizer(optimizer, model.parameters())
+    shape = (batch,) if seq is None else (batch, seq)
+    x = torch.randn(*shape, widths[0], device=dev, dtype=DTYPES[precision])
+    y = torch.randn(*shape, widths[-1], device=dev, dtype=DTYPES[precision])
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return {"step": step, "model": model, "optimizer": opt}
+
+
+def measure_mlp(widths, batch, label="", **kwargs) -> meter.Measurement:
+    s = mlp_setup(widths, batch, **kwargs)
+    return meter.measure(s["step"], model=s["model"], optimizer=s["optimizer"], label=label)
+
+
+# ---------------------------------------------------------------- the budget on paper
+def bytes_per_parameter(optimizer: str, precision: str = "float32") -> int:
+    """Persistent bytes per parameter: the value, its gradient, the optimizer's copies.
+    float32 Adam: 4 + 4 + 2 * 4 = 16."""
+    size = torch.tensor([], dtype=DTYPES[precision]).element_size()
+    return size * (2 + STATE_COPIES[optimizer])
+
+
+def persistent_bytes(model: nn.Module, optimizer: str) -> dict[str, int]:
+    """Parameters, gradients and optimizer state after a step: frozen parameters
+    (requires_grad=False) get no gradient, so the optimizer keeps no state for them."""
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    trained = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    return {"parameters": params, "gradients": trained,
+            "optimizer_state": STATE_COPIES[optimizer] * trained}
+
+
+def saved_bytes(widths, batch: int, itemsize: int = 4, seq: int = 1) -> int:
+    """Bytes the chapter's MLP saves for backward at the end of its forward pass:
+    x, each ReLU output (shared with the next Linear), mse_loss's input and target."""
+    return batch * seq * itemsize * (sum(widths[:-1]) + 2 * widths[-1])
+
+
+def predict(parameters: int, batch: int, seq: int, hidden: int, layers: int,
+            precision: str = "float32", optimizer: str = "adam") -> dict[str, int]:
+    """The calculator: persistent bytes for `parameters`, and the activations of `layers`
+    Linear(hidden, hidden) layers with ReLU between, on (batch, seq, hidden) inputs."""
+    size = bytes_per_parameter("sgd", precision) // 2
+    out = {"parameters": parameters * size, "gradients": parameters * size,
+           "optimizer_state": STATE_COPIES[optimizer] * parameters * size,
+           "activations": saved_bytes([hidden] * (layers + 1), batch, size, seq)}
+    out["total"] = sum(out.values())
+    return out
+
+
+def mlp_parameters(hidden: int, layers: int) -> int:
+    return layers * (hidden * hidden + hidden)
+
+
+# ---------------------------------------------------------------- display
+def _mib(n) -> str:
+    return "" if n is None else f"{n / 2**20:,.2f} MiB"
+
+
+def prediction_rows(pred: dict, m: meter.Measurement | None = None) -> str:
+    """An HTML table: predicted bytes by kind, and beside them what the meter measured."""
+    got = {} if m is None else {**m.persistent, "activations": m.saved,
+                                "total": sum(m.persistent.values()) + m.saved}
+    names = {"activations": "activations (saved for backward)",
+             "total": "sum of the above (a first estimate of the peak)"}
+    head = "<th>predicted</th>" + ("" if m is None else "<th>measured by the meter</th>")
+    rows = "".join(f"<tr><td>{names.get(k, k.replace('_', ' '))}</td><td>{_mib(v)}</td>"
+                   + ("" if m is None else f"<td>{_mib(got.get(k))}</td>") + "</tr>"
+                   for k, v in pred.items())
+    if m is not None:
+        rows += (f"<tr><td>measured peak, inputs and targets left out</td><td></td>"
+                 f"<td>{_mib(m.total - m.breakdown.get('other', 0))}</td></tr>")
+    return f"<table class='table'><tr><th>kind</th>{head}</tr>{rows}</table>"
+
+
+def calculator():
+    """An ipywidgets calculator (7.7 API): sizes in, predicted bytes out."""
+    import ipywidgets as w
+    from IPython.display import HTML, display
+    ins = {"parameters": w.IntText(mlp_parameters(1024, 4), description="parameters"),
+           "batch": w.IntText(32, description="batch"),
+           "seq": w.IntText(128, description="sequence"),
+           "hidden": w.IntText(1024, description="hidden"),
+           "layers": w.IntText(4, description="layers"),
+           "precision": w.Dropdown(options=list(DTYPES), value="float32", description="precision"),
+           "optimizer": w.Dropdown(options=list(OPTIMIZERS), value="adam", description="optimizer")}
+
+    def show(**kw):
+        display(HTML(prediction_rows(predict(**kw))))
+    out = w.interactive_output(show, ins)
+    return w.VBox([w.HBox([w.VBox(list(ins.values())[:4]), w.VBox(list(ins.values())[4:])]), out])
+
+
+# ---------------------------------------------------------------- the caching allocator (GPU)
+def allocator_demo() -> list[dict]:
+    """Allocated and reserved bytes as tensors come and go, and what empty_cache() returns.
+    A live tensor keeps its block; a small live tensor keeps its whole 2 MiB segment."""
+    if _device() != "cuda":
+        raise RuntimeError("no GPU: allocated and reserved memory are CUDA allocator figures")
+    c = torch.cuda
+    rows = []
+
+    def note(what):
+        c.synchronize()
+        rows.append({"after": what, "allocated": c.memory_allocated(), "reserved": c.memory_reserved()})
+    c.empty_cache()
+    note("start (empty_cache)")
+    big = torch.empty(256 * 2**20 // 4, device="cuda")          # 256 MiB
+    small = [torch.empty(1024, device="cuda") for _ in range(512)]   # 512 x 4 KiB, small pool
+    note("a 256 MiB tensor and 512 tensors of 4 KiB")
+    del big
+    note("del the 256 MiB tensor")
+    keep, small = small[-1], None
+    note("del all but one 4 KiB tensor")
+    c.empty_cache()
+    note("empty_cache()")
+    del keep
+    c.empty_cache()
+    note("del the last one, empty_cache()")
+    return rows
+
+
+def record() -> dict:
+    """What `dev.py gpu-figures` stores for this chapter: the page's step on the allocator,
+    its summary, a snapshot's size, and the allocator walk-through."""
+    if _device() != "cuda":
+        raise RuntimeError("no GPU: chapter 6 records allocator figures on a CUDA GPU only")
+    m = measure_mlp(PAGE_WIDTHS, PAGE_BATCH, label="fp32 Adam")
+    s = mlp_setup(PAGE_WIDTHS, PAGE_BATCH)
+    s["step"]()
+    torch.cuda.reset_peak_memory_stats()
+    s["step"]()
+    summary = torch.cuda.memory_summary(abbreviated=True)
+    max_alloc = torch.cuda.max_memory_allocated()
+    from .meter_plot import snapshot
+    with tempfile.TemporaryDirectory() as tmp:
+        path = snapshot(s["step"], os.path.join(tmp, "snap.pickle"))
+        size = os.path.getsize(path)
+        import pickle
+        with open(path, "rb") as f:
+            snap = pickle.load(f)
+    events = sum(len(t) for t in snap.get("device_traces", []))
+    return {"measurement": dataclasses.asdict(m), "memory_summary": summary,
+            "max_memory_allocated": max_alloc, "allocator": allocator_demo(),
+            "snapshot": {"bytes": size, "events": events, "segments": len(snap.get("segments", []))}}
+
+
+# ---------------------------------------------------------------- the checks
+def _int(value, what) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            import numpy as np
+            if isinstance(value, np.integer):
+                return int(value)
+        except ImportError:
+            pass
+        raise AssertionError(f"{what} should return an int (bytes), got {value!r}")
+    return value
+
+
+def _isolated(**kw) -> meter.Measurement:
+    """The step measured in a fresh process (a replaced meter is refused by `grading.fresh`)."""
+    m = meter.measure_isolated(f"autograder.{SLUG}:mlp_setup", **kw)
+    if not (isinstance(m, meter.Measurement) and m.isolated):
+        raise AssertionError("the hidden measurement did not come from a fresh process")
+    return m
+
+
+def _draw(r: random.Random, n_min=2, n_max=4) -> list[int]:
+    return [16 * r.randint(1, 12) for _ in range(r.randint(n_min, n_max) + 1)]
+
+
+def check_bytes_per_parameter(fn, hidden=False):
+    """fn(optimizer, precision) * parameters == the persistent bytes the meter measures."""
+    widths = [48, 32, 16]
+    cases = [(o, "float32") for o in OPTIMIZERS] + [("adam", "bfloat16")]
+    if hidden:
+        r = random.Random()
+        widths, cases = _draw(r), [(r.choice(OPTIMIZERS), r.choice(list(DTYPES)))]
+    n = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    for o, p in cases:
+        kw = dict(widths=widths, batch=8, optimizer=o, precision=p)
+        m = _isolated(**kw) if hidden else measure_mlp(**kw)
+        got = _int(fn(o, p), f"bytes_per_parameter({o!r}, {p!r})")
+        measured = sum(m.persistent.values())
+        assert got * n == measured, (
+            f"bytes_per_parameter({o!r}, {p!r}) = {got}: for {n:,} parameters that predicts "
+            f"{got * n:,} bytes, but the meter measured {measured:,} bytes of parameters + "
+            f"gradients + optimizer state ({measured / n:g} per parameter; {m.persistent}) "
+            f"[{m.backend}]")
+    print(f"bytes per parameter: {len(cases)} optimizer/precision cases match the meter")
+
+
+def check_persistent(fn, hidden=False):
+    """fn(model, optimizer) == the meter's parameters, gradients and optimizer state, exactly."""
+    cases = [([64, 32, 16], 0, True, "adam"), ([64, 32, 16], 0, True, "sgd"),
+             ([40, 24, 24, 8], 1, True, "sgd_momentum"), ([40, 24, 24, 8], 2, False, "adam")]
+    if hidden:
+        r = random.Random()
+        widths = _draw(r, 3, 4)
+        cases = [(widths, r.randint(1, 2), r.random() < 0.7, r.choice(OPTIMIZERS))]
+    for widths, frozen, bias, opt in cases:
+        kw = dict(widths=widths, batch=8, optimizer=opt, frozen=frozen, bias=bias)
+        m = _isolated(**kw) if hidden else measure_mlp(**kw)
+        model = make_mlp(widths, frozen, bias)
+        what = (f"persistent_bytes(model, {opt!r}) for Linear widths {widths}, "
+                f"bias={bias}, first {frozen} Linear(s) frozen")
+        got = fn(model, opt)
+        if not isinstance(got, dict):
+            raise AssertionError(f"{what} should return a dict of bytes by kind, got {got!r}")
+        for kind, want in m.persistent.items():
+            g = _int(got.get(kind), f"{what}[{kind!r}]")
+            assert g == want, (f"{what}: {kind.replace('_', ' ')} predicted {g:,} bytes, the "
+                               f"meter measured {want:,} bytes [{m.backend}]")
+    print(f"persistent bytes: {len(cases)} models match the meter exactly")
+
+
+def check_saved(fn, hidden=False, rtol=0.01):
+    """fn(widths, batch) within `rtol` of the bytes the meter saw saved for backward."""
+    cases = [([32, 64, 16], 8), ([16, 16], 32), ([48, 96, 96, 32], 16), ([64, 128, 32, 8], 4)]
+    if hidden:
+        r = random.Random()
+        cases = [(_draw(r, 1, 4), 8 * r.randint(1, 16))]
+    for widths, batch in cases:
+        m = _isolated(widths=widths, batch=batch) if hidden else measure_mlp(widths, batch)
+        got = _int(fn(list(widths), batch), f"saved_bytes({widths}, {batch})")
+        assert abs(got - m.saved) <= rtol * m.saved, (
+            f"saved_bytes({widths}, batch={batch}): predicted {got:,} bytes, the meter measured "
+            f"{m.saved:,} bytes saved for backward at once (needs within {rtol:.0%}); "
+            f"{m.saved / (4 * batch):g} float32 values per example [{m.backend}]")
+    print(f"saved for backward: {len(cases)} models within {rtol:.0%} of the meter")
