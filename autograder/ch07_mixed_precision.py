@@ -1,0 +1,302 @@
+"""Chapter 7, automatic mixed precision: the exercise's baseline, the technique, and the checks.
+
+Mixed precision runs the matrix products of the forward pass in a 16-bit type and keeps the
+weights, their gradients and the optimizer's state in float32. What shrinks is what the
+forward pass makes and autograd keeps for backward (activations); what does not is the
+persistent state. `amp_settings()` picks the device and the 16-bit type once, from the
+machine: CUDA uses float16 with a GradScaler; a CPU uses float16 too where its autocast
+supports it (torch 2.4 and later), else bfloat16, which needs no scaler.
+
+The checks grade a student's `amp_setup(batch, seed)` (a setup function in the meter's sense:
+it returns {"step", "model", "optimizer"}) against the reference `fp32_setup` of this module,
+never against the notebook's copy: (a) the loss curve stays within `LOSS_RTOL` of the fp32
+one and the persistent state stays float32, byte for byte; (b) the meter measures the step's
+peak above its baseline at least `TARGET` lower (hidden: in a fresh process, fresh seed and
+batch); (c) a student's model of loss scaling, `through_fp16`, matches the reference.
+
+Known limitations: on a CPU the 16-bit kernels are emulated and slower than float32, so the
+page shows memory, never speed; the CPU and CUDA autocast op lists differ (softmax, sums and
+layer norm follow their input's type on a CPU, but run in float32 under CUDA autocast).
+"""
+from __future__ import annotations
+
+import functools
+import math
+import random
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import meter
+
+SLUG = "ch07_mixed_precision"
+FALLBACK = ("Autocast runs on the CPU here; the meter's CPU storage tracker measures the same "
+            "bytes a GPU would hold for tensors, so the graded reductions are real.")
+WIDTH, DEPTH, BATCH, LR = 64, 8, 256, 3e-3    # 8 hidden Linear-GELU blocks, then a Linear
+TARGET = 0.30          # COURSE.md: peak above the baseline step lowered by at least 30%
+LOSS_RTOL = 0.01       # each step's loss within 1% of the fp32 baseline's loss at that step
+PARITY_STEPS, PARITY_BATCH = 15, 128
+
+
+# ---------------------------------------------------------------- the machine's settings
+@dataclass(frozen=True)
+class AmpSettings:
+    device_type: str       # "cuda" or "cpu": torch.autocast's first argument, and the device
+    dtype: torch.dtype     # the 16-bit type autocast computes in
+    scaler: bool           # a GradScaler is needed (float16's narrow range), or not (bfloat16)
+
+    def __str__(self) -> str:
+        kind = str(self.dtype).replace("torch.", "")
+        return (f"autocast on {self.device_type} with {kind}"
+                + (", loss scaled by a GradScaler" if self.scaler else ", no GradScaler needed"))
+
+
+@functools.lru_cache(maxsize=None)
+def amp_settings() -> AmpSettings:
+    """CUDA: float16 + GradScaler. CPU: float16 + GradScaler if this torch's CPU autocast
+    makes float16 (it did not before torch 2.4), else bfloat16 without a scaler."""
+    if meter.resolve_backend(None) == "cuda":
+        return AmpSettings("cuda", torch.float16, True)
+    try:
+        with torch.autocast("cpu", dtype=torch.float16):
+            ok = F.linear(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.float16
+        torch.amp.GradScaler("cpu")
+    except Exception:   # older torch: the dtype is refused (a warning) or no CPU GradScaler
+        ok = False
+    return AmpSettings("cpu", torch.float16, True) if ok else AmpSettings("cpu", torch.bfloat16, False)
+
+
+# ---------------------------------------------------------------- the exercise's baseline
+def make_model(seed: int = 0):
+    """An MLP of DEPTH Linear-GELU blocks and a last Linear, and its Adam; on the AMP device."""
+    torch.manual_seed(seed)
+    layers = []
+    for _ in range(DEPTH):
+        layers += [nn.Linear(WIDTH, WIDTH), nn.GELU()]
+    model = nn.Sequential(*layers, nn.Linear(WIDTH, WIDTH)).to(amp_settings().device_type)
+    return model, torch.optim.Adam(model.parameters(), lr=LR, foreach=True)
+
+
+def make_data(batch: int = BATCH, seed: int = 0):
+    """x: (batch, WIDTH) Gaussian; y = a fixed random teacher network of x, plus a little noise."""
+    g = torch.Generator().manual_seed(10_000 + seed)
+    a = torch.randn(WIDTH, WIDTH, generator=g) / math.sqrt(WIDTH)
+    b = torch.randn(WIDTH, WIDTH, generator=g) / math.sqrt(WIDTH)
+    x = torch.randn(batch, WIDTH, generator=g)
+    y = torch.tanh(x @ a) @ b + 0.05 * torch.randn(batch, WIDTH, generator=g)
+    dev = amp_settings().device_type
+    return x.to(dev), y.to(dev)
+
+
+def fp32_setup(batch: int = BATCH, seed: int = 0) -> dict:
+    """The baseline: one float32 step (forward, MSE loss, backward, Adam)."""
+    model, opt = make_model(seed)
+    x, y = make_data(batch, seed)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+    return {"step": step, "model": model, "optimizer": opt}
+
+
+def amp_setup(batch: int = BATCH, seed: int = 0) -> dict:
+    """Forward pass and loss under autocast; a GradScaler for float16."""
+    amp = amp_settings()
+    model, opt = make_model(seed)
+    x, y = make_data(batch, seed)
+    scaler = torch.amp.GradScaler(amp.device_type, enabled=amp.scaler)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(amp.device_type, dtype=amp.dtype):
+            # the linears run in 16 bits, the loss in float32
+            loss = F.mse_loss(model(x), y)
+        # outside autocast: backward follows the forward's types
+        scaler.scale(loss).backward()
+        scaler.step(opt)    # unscales; skips the step on an inf
+        scaler.update()     # lowers the scale after an inf
+        return loss.detach()
+    return {"step": step, "model": model, "optimizer": opt}
+
+
+def train(setup, steps: int = 40, batch: int = PARITY_BATCH, seed: int = 0, progress=None) -> list[float]:
+    """The losses of `steps` steps of a setup's step, one per step, as floats."""
+    spec = setup(batch=batch, seed=seed)
+    it = range(steps)
+    if progress:    # a bar in Jupyter and Colab; the summary line also shows on a static page
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc=progress, unit="step")
+    losses = [float(spec["step"]()) for _ in it]
+    if progress:
+        print(f"{progress}: {steps} steps, loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+    return losses
+
+
+# ---------------------------------------------------------------- what autocast does to each op
+def dtype_table(amp: AmpSettings | None = None) -> list[tuple[str, str, str]]:
+    """(operation, input dtype, output dtype) for common ops under autocast on this machine."""
+    amp = amp or amp_settings()
+    dev, name = amp.device_type, (lambda t: str(t.dtype).replace("torch.", ""))
+    torch.manual_seed(0)
+    lin, conv, norm = nn.Linear(16, 16).to(dev), nn.Conv2d(3, 4, 3).to(dev), nn.LayerNorm(16).to(dev)
+    x, img = torch.randn(8, 16, device=dev), torch.randn(2, 3, 8, 8, device=dev)
+    rows = []
+    with torch.autocast(dev, dtype=amp.dtype):
+        h = lin(x)                                   # 16-bit: the input to every op below
+        for op, inp, fn in [
+            ("linear", x, lin), ("matmul (x @ x.T)", x, lambda t: t @ t.T),
+            ("conv2d", img, conv), ("gelu", h, F.gelu), ("softmax", h, lambda t: t.softmax(-1)),
+            ("log_softmax", h, lambda t: t.log_softmax(-1)), ("layer_norm", h, norm),
+            ("sum", h, torch.sum), ("exp", h, torch.exp),
+            ("mse_loss", h, lambda t: F.mse_loss(t, x)),
+            ("cross_entropy", h, lambda t: F.cross_entropy(t, torch.zeros(8, dtype=torch.long, device=dev))),
+        ]:
+            rows.append((op, name(inp), name(fn(inp))))
+    return rows
+
+
+def fp16_roundtrip(grads: torch.Tensor, scale: float) -> torch.Tensor:
+    """Reference for exercise (c): multiply by scale in float32, round to float16, back to
+    float32, divide by scale. Scale 1 is no loss scaling: values under ~6e-8 become 0."""
+    return (grads.float() * scale).half().float() / scale
+
+
+def master_weight_demo(updates: int = 100, lr_update: float = 1e-4) -> dict[str, float]:
+    """A weight of 1.0 after `updates` additions of lr_update, kept in each dtype."""
+    out = {}
+    for dt in (torch.float32, torch.bfloat16, torch.float16):
+        w = torch.ones((), dtype=dt)
+        for _ in range(updates):
+            w += torch.tensor(lr_update, dtype=dt)
+        out[str(dt).replace("torch.", "")] = float(w)
+    return out
+
+
+def underflow_demo(scale: float = 2.0**16, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A real fp16 backward whose weight gradient underflows: the loss is tiny, so is every
+    gradient. Returns the weight gradient in float32, in float16 unscaled and scaled."""
+    torch.manual_seed(seed)
+    lin = nn.Linear(64, 64)
+    x = torch.randn(256, 64)
+    grads = {}
+    for name, dt, s in [("float32", None, 1.0), ("float16", torch.float16, 1.0),
+                        ("float16, loss scaled", torch.float16, scale)]:
+        lin.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=dt or torch.float32, enabled=dt is not None):
+            loss = lin(x).float().square().mean() * 1e-6      # a loss this small is not rare late in training
+        (loss * s).backward()
+        grads[name] = lin.weight.grad / s
+    return grads
+
+
+# ---------------------------------------------------------------- the checks
+def _spec(setup, batch, seed, who):
+    spec = setup(batch=batch, seed=seed)
+    if not (isinstance(spec, dict) and callable(spec.get("step"))):
+        raise AssertionError(f"{who}(batch, seed) should return a dict with keys 'step', 'model' "
+                             f"and 'optimizer', like fp32_setup; got {type(spec).__name__}")
+    return spec
+
+
+def _persistent(spec) -> dict[str, int]:
+    params = list(spec["model"].parameters())
+    state = [v for s in spec["optimizer"].state.values() for v in s.values()
+             if isinstance(v, torch.Tensor) and v.dim() > 0]
+    return {"parameters": meter.tensor_bytes(params),
+            "gradients": meter.tensor_bytes([p.grad for p in params if p.grad is not None]),
+            "optimizer_state": meter.tensor_bytes(state)}
+
+
+def check_parity(setup, hidden=False):
+    """(a) Loss parity with the fp32 baseline, step by step, and float32 master weights."""
+    batch, seed = (PARITY_BATCH, 0) if not hidden else (random.choice([96, 128, 160]), random.randrange(1, 10**6))
+    ref, got = _spec(fp32_setup, batch, seed, "fp32_setup"), _spec(setup, batch, seed, "amp_setup")
+    for i in range(PARITY_STEPS):
+        want, have = float(ref["step"]()), got["step"]()
+        if not isinstance(have, (torch.Tensor, float)) or (isinstance(have, torch.Tensor) and have.numel() != 1):
+            raise AssertionError(f"the step should return the loss (a scalar), got {have!r}")
+        have = float(have)
+        if not abs(have - want) <= LOSS_RTOL * abs(want):
+            raise AssertionError(f"step {i + 1} (batch {batch}, seed {seed}): loss {have:.6f}, fp32 "
+                                 f"baseline {want:.6f}, more than {LOSS_RTOL:.0%} apart; mixed "
+                                 "precision should train like the fp32 step")
+    bad = sorted({str(p.dtype) for p in got["model"].parameters() if p.dtype != torch.float32})
+    if bad:
+        raise AssertionError(f"the model's parameters are {', '.join(bad)}: mixed precision keeps "
+                             "float32 master weights (autocast casts copies for each op); casting "
+                             "the model itself is pure low-precision training, not this technique")
+    pa, pb = _persistent(got), _persistent(ref)
+    if pa != pb:
+        raise AssertionError(f"persistent bytes (parameters, gradients, optimizer state) are {pa}, "
+                             f"the fp32 baseline's are {pb}: under mixed precision they must not "
+                             "change")
+    print(f"parity: {PARITY_STEPS} steps within {LOSS_RTOL:.0%} of the fp32 losses "
+          f"(last {have:.4f} vs {want:.4f}); master weights float32")
+
+
+def check_reduction(setup, hidden=False):
+    """(b) The meter's peak above the baseline step at least TARGET lower than fp32's.
+    Hidden: both steps measured in fresh processes, on a fresh seed and batch."""
+    if hidden:
+        batch, seed = random.choice(range(192, 385, 64)), random.randrange(1, 10**6)
+        base = meter.measure_isolated(f"autograder.{SLUG}:fp32_setup", batch=batch,
+                                      seed=seed, label="fp32")
+        cand = meter.measure_isolated(setup, batch=batch, seed=seed, label="autocast")
+    else:
+        batch, seed = BATCH, 0
+        base, cand = (meter.measure(s["step"], model=s["model"], optimizer=s["optimizer"], label=l)
+                      for s, l in ((_spec(fp32_setup, batch, seed, "fp32_setup"), "fp32"),
+                                   (_spec(setup, batch, seed, "amp_setup"), "autocast")))
+    c = meter.compare(base, cand, what="peak")
+    try:
+        got = meter.require_reduction(c, at_least=TARGET)
+    except AssertionError as exc:
+        raise AssertionError(f"batch {batch}: {exc}. Mixed precision lowers the peak when the "
+                             "forward pass (model and loss) runs inside torch.autocast") from None
+    saved = meter.compare(base, cand, what="saved").reduction
+    print(f"reduction ({'fresh processes' if hidden else 'this process'}, batch {batch}): peak "
+          f"{got:.0%} lower (target {TARGET:.0%}), saved for backward {saved:.0%} lower")
+
+
+def check_fp16_roundtrip(fn, hidden=False):
+    """(c) The student's model of loss scaling equals the reference on every value."""
+    r = random.Random(None if hidden else 7)
+    cases = [(torch.tensor([1e-3, 1e-6, 1e-8, 1e-10, -3e-9, 0.5, 2.0]), s)
+             for s in (1.0, 2.0**10, 2.0**16)] + [(torch.tensor([1000.0, 1e-9]), 2.0**16)]
+    for _ in range(6 if hidden else 2):
+        vals = [r.choice([-1, 1]) * 10 ** r.uniform(-12, 3) for _ in range(50)]
+        cases.append((torch.tensor(vals), 2.0 ** r.randint(0, 24)))
+    for g, s in cases:
+        want, got = fp16_roundtrip(g, s), fn(g.clone(), s)
+        if not isinstance(got, torch.Tensor) or got.shape != g.shape:
+            raise AssertionError(f"fp16_roundtrip should return a tensor shaped like grads, got {got!r}")
+        got = got.float()
+        ok = torch.isclose(got, want, rtol=1e-3, atol=0.0) | (torch.isinf(got) & torch.isinf(want))
+        if not bool(ok.all()):
+            i = int((~ok).nonzero()[0])
+            unscaled = fp16_roundtrip(g[i:i + 1], 1.0)[0]
+            hint = (": that is the value rounded to float16 without the scale's help; scale before "
+                    "rounding to float16, the scale is what lifts small gradients out of float16's "
+                    "underflow" if s != 1 and torch.isclose(got[i], unscaled, rtol=1e-3, atol=0.0) else "")
+            raise AssertionError(f"gradient {g[i].item():.3e} with scale {s:g}: expected "
+                                 f"{want[i].item():.6e}, got {got[i].item():.6e}{hint}")
+    print(f"fp16_roundtrip: {len(cases)} cases right")
+
+
+# ---------------------------------------------------------------- figures recorded on a GPU
+def record() -> dict:
+    """What `dev.py gpu-figures` stores for this chapter: the CUDA dtype table, fp32 vs AMP
+    bytes (peak, saved, persistent) and the two loss curves, all measured on the GPU."""
+    if meter.resolve_backend(None) != "cuda":
+        raise RuntimeError("no GPU: chapter 7 records nothing on a CPU-only machine")
+    base, amp = (meter.measure_isolated(f"{__name__}:{n}", label=n) for n in ("fp32_setup", "amp_setup"))
+    fig = lambda m: {"peak": m.peak, "saved": m.saved, "persistent": m.persistent,  # noqa: E731
+                     "breakdown": m.breakdown, "device": m.device}
+    return {"settings": str(amp_settings()), "dtype_table": dtype_table(), "fp32": fig(base),
+            "amp": fig(amp), "peak_ratio": amp.peak / base.peak, "saved_ratio": amp.saved / base.saved,
+            "losses": {"fp32": train(fp32_setup), "amp": train(amp_setup)}}

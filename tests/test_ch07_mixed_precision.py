@@ -1,0 +1,208 @@
+"""Chapter 7: the checks pass mixed precision, fail what is not, and nbgrader grades it right."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from autograder import ch07_mixed_precision as ch07, meter
+from autograder.ch07_mixed_precision import amp_settings, make_data, make_model
+from conftest import cell, release, solved
+
+SLUG = "ch07_mixed_precision"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These steps are tiny: one thread runs them faster than two contended ones, here and in
+    the kernels and measuring subprocesses (they inherit OMP_NUM_THREADS). No figure depends
+    on it: the meter counts bytes."""
+    mp, threads = pytest.MonkeyPatch(), torch.get_num_threads()
+    mp.setenv("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    mp.undo()
+
+
+# ---------------------------------------------------------------- known-wrong answers
+NO_TECHNIQUE = '''
+def amp_setup(batch=256, seed=0):
+    model, opt = make_model(seed)
+    x, y = make_data(batch, seed)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+    return {"step": step, "model": model, "optimizer": opt}
+'''
+
+CAST_MODEL = '''
+def amp_setup(batch=256, seed=0):
+    amp = amp_settings()
+    model, opt = make_model(seed)
+    model.to(amp.dtype)                      # the whole model in 16 bits: not mixed precision
+    x, y = make_data(batch, seed)
+    x, y = x.to(amp.dtype), y.to(amp.dtype)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(x).float(), y.float())
+        loss.backward()
+        opt.step()
+        return loss.detach()
+    return {"step": step, "model": model, "optimizer": opt}
+'''
+
+BACKWARD_ONLY = '''
+def amp_setup(batch=256, seed=0):
+    amp = amp_settings()
+    model, opt = make_model(seed)
+    x, y = make_data(batch, seed)
+    scaler = torch.amp.GradScaler(amp.device_type, enabled=amp.scaler)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(x), y)       # the forward pass in float32
+        with torch.autocast(amp.device_type, dtype=amp.dtype):
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        return loss.detach()
+    return {"step": step, "model": model, "optimizer": opt}
+'''
+
+# a "no technique" answer that also fakes the in-process meter: the candidate reads half its peak
+CHEAT = NO_TECHNIQUE + '''
+import dataclasses
+import autograder.meter as _meter
+_real_measure = _meter.measure
+
+
+def _halved(*args, **kwargs):
+    m = _real_measure(*args, **kwargs)
+    return dataclasses.replace(m, peak=m.peak // 2) if kwargs.get("label") == "autocast" else m
+
+
+_meter.measure = _halved
+'''
+
+CAST_THEN_SCALE = '''
+def fp16_roundtrip(grads, scale):
+    return grads.half().float() * scale / scale   # rounded before the scale could help
+'''
+
+
+def define(src, name):
+    ns = {"torch": torch, "F": F, "amp_settings": amp_settings, "make_model": make_model,
+          "make_data": make_data}
+    exec(src, ns)
+    return ns[name]
+
+
+def test_reference_passes_every_check():
+    for hidden in (False, True):
+        ch07.check_parity(ch07.amp_setup, hidden=hidden)
+        ch07.check_fp16_roundtrip(ch07.fp16_roundtrip, hidden=hidden)
+    ch07.check_reduction(ch07.amp_setup)   # hidden: in the round trip, from the notebook
+
+
+def test_amp_lowers_the_peak_and_saved_bytes_but_not_persistent_ones():
+    (b, a) = (meter.measure(s["step"], model=s["model"], optimizer=s["optimizer"])
+              for s in (ch07.fp32_setup(), ch07.amp_setup()))
+    assert meter.compare(b, a, what="peak").reduction >= ch07.TARGET
+    assert meter.compare(b, a, what="saved").reduction >= ch07.TARGET
+    # 9 Linear(64, 64): 9 * (64*64 + 64) * 4 bytes each for parameters and gradients, 2x for Adam
+    assert a.persistent == b.persistent == {"parameters": 149_760, "gradients": 149_760,
+                                            "optimizer_state": 299_520}
+
+
+def test_no_technique_keeps_parity_but_loses_the_reduction():
+    setup = define(NO_TECHNIQUE, "amp_setup")
+    ch07.check_parity(setup)
+    with pytest.raises(AssertionError, match=r"peak above baseline: candidate .* needs at most .*"
+                                             r"30% lower\); measured 0% lower"):
+        ch07.check_reduction(setup)
+
+
+def test_autocast_around_backward_only_loses_the_reduction():
+    setup = define(BACKWARD_ONLY, "amp_setup")
+    ch07.check_parity(setup)
+    with pytest.raises(AssertionError, match="forward pass .* inside torch.autocast"):
+        ch07.check_reduction(setup)
+
+
+def test_casting_the_model_loses_correctness():
+    setup = define(CAST_MODEL, "amp_setup")
+    with pytest.raises(AssertionError, match="loss .* more than 1% apart|parameters are"):
+        ch07.check_parity(setup)
+    ch07.check_reduction(setup)       # it does lower the peak: only correctness is lost
+
+
+def test_master_weight_rule_names_the_dtype():
+    """A model in another dtype whose losses stay close (float64) still fails, on the rule."""
+    setup = define(NO_TECHNIQUE.replace("x, y = make_data(batch, seed)",
+                                        "x, y = (t.double() for t in make_data(batch, seed))")
+                   .replace("model, opt = make_model(seed)",
+                            "model, opt = make_model(seed)\n    model.double()"), "amp_setup")
+    with pytest.raises(AssertionError, match="parameters are torch.float64: .* master weights"):
+        ch07.check_parity(setup)
+
+
+def test_wrong_roundtrip_fails_with_a_hint():
+    with pytest.raises(AssertionError, match="scale before rounding to float16"):
+        ch07.check_fp16_roundtrip(define(CAST_THEN_SCALE, "fp16_roundtrip"))
+    with pytest.raises(AssertionError, match="tensor shaped like grads"):
+        ch07.check_fp16_roundtrip(lambda g, s: g.tolist())
+
+
+def test_setup_that_returns_something_else_is_named():
+    with pytest.raises(AssertionError, match="dict with keys 'step'"):
+        ch07.check_parity(lambda batch, seed: None)
+
+
+def test_settings_follow_the_machine():
+    amp = amp_settings()
+    assert amp.device_type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert amp.scaler == (amp.dtype == torch.float16)
+    assert dict((op, out) for op, _, out in ch07.dtype_table())["linear"] == str(amp.dtype)[6:]
+
+
+def test_record_refuses_without_a_gpu():
+    with pytest.raises(RuntimeError, match="no GPU"):
+        ch07.record()
+
+
+# ---------------------------------------------------------------- the round trip
+def test_autograde_round_trip(course):
+    c = course(SLUG, timeout=90)
+    submissions = {
+        "submitted-solution": solved(SLUG),
+        "submitted-unchanged": release(SLUG),
+        "submitted-no-technique-cheat-wrong-roundtrip": solved(SLUG, amp_answer=CHEAT,
+                                                               roundtrip_answer=CAST_THEN_SCALE),
+        "submitted-cast-model": solved(SLUG, amp_answer=CAST_MODEL),
+        "submitted-autocast-backward-only": solved(SLUG, amp_answer=BACKWARD_ONLY),
+    }
+    for student, nb in submissions.items():
+        c.submit(student, nb)
+    c.autograde()
+    assert c.scores() == {
+        "submitted-solution": 10,
+        "submitted-unchanged": 0,
+        # parity kept; the faked meter passes the visible reduction check, the fresh processes
+        # of the hidden one do not; and the roundtrip is wrong: 10 - 4 - 3
+        "submitted-no-technique-cheat-wrong-roundtrip": 3,
+        "submitted-cast-model": 7,                     # less memory, but not the same training
+        "submitted-autocast-backward-only": 6,         # right, and no reduction
+    }
+    graded = c.graded("submitted-solution")           # the solution ran top to bottom
+    text = "".join(o.get("text", "") for x in graded.cells for o in x.get("outputs", []))
+    assert "error" not in {o.get("output_type") for x in graded.cells for o in x.get("outputs", [])}
+    assert "reduction (fresh processes" in text and "fp16_roundtrip: 10 cases right" in text
+    assert "parameters + gradients + optimizer state" in text
+    cheat = c.graded("submitted-no-technique-cheat-wrong-roundtrip")
+    out = "".join(o.get("text", "") + "".join(o.get("traceback", []))
+                  for o in cell(cheat, "reduction_check").outputs)
+    assert "reduction (this process" in out and "measured 0% lower" in out   # fooled, then caught
