@@ -62,7 +62,8 @@ def book():
 
 def test(*args):
     py = venv()
-    return run(py, "-m", "pytest", *args)
+    # one worker per core: most tests wait on a subprocess (a notebook, nbgrader, a kernel)
+    return run(py, "-m", "pytest", "-n", "auto", *args)
 
 
 def exercises():

@@ -35,6 +35,7 @@ import inspect
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -646,15 +647,19 @@ def cuda_home_from_wheels() -> str | None:
     key = hashlib.sha256(f"{nvvm}|{libdevice}|{cudart}".encode()).hexdigest()[:12]
     home = _cache_dir() / f"cuda_home_{key}"
     if not (home / "ok").exists():
-        (home / "nvvm" / "lib64").mkdir(parents=True, exist_ok=True)
-        (home / "lib64").mkdir(parents=True, exist_ok=True)
-        links = {home / "nvvm" / "lib64" / "libnvvm.so.4": nvvm, home / "nvvm" / "libdevice": libdevice,
-                 home / "lib64" / cudart.name: cudart}
-        for link, target in links.items():
-            if link.is_symlink() or link.exists():
-                link.unlink()
-            link.symlink_to(target)
-        (home / "ok").write_text("")
+        # built aside and renamed into place, so parallel processes never see half a folder
+        tmp = Path(tempfile.mkdtemp(prefix=f".{home.name}.", dir=home.parent))
+        links = {"nvvm/lib64/libnvvm.so.4": nvvm, "nvvm/libdevice": libdevice, f"lib64/{cudart.name}": cudart}
+        for rel, target in links.items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).symlink_to(target)
+        (tmp / "ok").write_text("")
+        if home.exists() and not (home / "ok").exists():
+            shutil.rmtree(home, ignore_errors=True)          # left half made by an older version
+        try:
+            os.rename(tmp, home)
+        except OSError:                                       # another process got there first
+            shutil.rmtree(tmp, ignore_errors=True)
     return str(home)
 
 
