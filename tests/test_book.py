@@ -17,6 +17,6 @@ def test_book_builds_from_clean(tmp_path):
     html = tmp_path / "_build" / "html" / "book"
     for slug in release.solutions():   # every chapter with an exercise has its page
         page = (html / f"{slug}.html").read_text()
-        assert "Traceback" not in page and "<h1>" in page, slug
+        assert "Traceback (most recent call last)" not in page and "<h1>" in page, slug
     page = (html / "ch01_cpu_vs_gpu.html").read_text()
     assert "<img" in page and "CPU vs GPU design" in page

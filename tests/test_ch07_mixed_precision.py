@@ -191,9 +191,9 @@ def test_autograde_round_trip(course):
     assert c.scores() == {
         "submitted-solution": 10,
         "submitted-unchanged": 0,
-        # parity kept; the faked meter passes the visible reduction check, the fresh processes
-        # of the hidden one do not; and the roundtrip is wrong: 10 - 4 - 3
-        "submitted-no-technique-cheat-wrong-roundtrip": 3,
+        # the faked meter passes the visible reduction check, but from the cell that replaced
+        # it on every hidden test refuses to grade (grading.fresh), and the roundtrip is wrong
+        "submitted-no-technique-cheat-wrong-roundtrip": 0,
         "submitted-cast-model": 7,                     # less memory, but not the same training
         "submitted-autocast-backward-only": 6,         # right, and no reduction
     }
@@ -205,4 +205,5 @@ def test_autograde_round_trip(course):
     cheat = c.graded("submitted-no-technique-cheat-wrong-roundtrip")
     out = "".join(o.get("text", "") + "".join(o.get("traceback", []))
                   for o in cell(cheat, "reduction_check").outputs)
-    assert "reduction (this process" in out and "measured 0% lower" in out   # fooled, then caught
+    assert "reduction (this process" in out                                  # fooled, then caught
+    assert "replaced in this notebook: autograder.meter.measure" in out
