@@ -6,31 +6,12 @@ from numba import cuda
 from autograder import ch02_first_kernels as ch02, results
 from autograder.grading import fresh
 from conftest import execute, release, solution, solved
+from kernels.numba_kernels import vector_add, vector_add_first_block_only, vector_add_no_guard
 
 SLUG = "ch02_first_kernels"
 
 
 # ---------------------------------------------------------------- right and wrong answers
-@cuda.jit
-def vector_add(a, b, out):
-    i = cuda.grid(1)
-    if i < out.size:
-        out[i] = a[i] + b[i]
-
-
-@cuda.jit
-def vector_add_no_guard(a, b, out):
-    i = cuda.grid(1)
-    out[i] = a[i] + b[i]
-
-
-@cuda.jit
-def vector_add_first_block_only(a, b, out):
-    i = cuda.threadIdx.x
-    if i < out.size:
-        out[i] = a[i] + b[i]
-
-
 @cuda.jit
 def scale_add(alpha, a, b, out):
     i = cuda.grid(1)
