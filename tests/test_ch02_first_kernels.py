@@ -1,5 +1,7 @@
 """Chapter 2: the checks pass right kernels, fail wrong ones for the right reason, and nbgrader
 grades submissions right."""
+from pathlib import Path
+
 import pytest
 from numba import cuda
 
@@ -181,7 +183,8 @@ def vector_add(a, b, out):
     i = cuda.grid(1)
     out[i] = a[i] + b[i]
 """
-C_NO_GUARD_ANSWER = f'VECTOR_ADD_NAME = "vector_add"\nVECTOR_ADD_SRC = r"""{C_ADD_NO_GUARD}"""\n'
+C_FIRST_BLOCK_ONLY = (Path(__file__).parent / "kernels" / "vector_add_first_block_only.cu").read_text()
+C_FIRST_BLOCK_ANSWER = f'VECTOR_ADD_NAME = "vector_add"\nVECTOR_ADD_SRC = r"""{C_FIRST_BLOCK_ONLY}"""\n'
 
 
 def test_autograde_round_trip(course):
@@ -194,9 +197,9 @@ def test_autograde_round_trip(course):
             SLUG, numba_add_answer=NUMBA_NO_GUARD,
             config_answer="def launch_config(n, threads_per_block=256):\n"
                           "    return n // threads_per_block, threads_per_block\n"),
-        # CUDA C guard (3) and 2048 threads per block accepted (2)
-        "submitted-c-no-guard-2048": solved(
-            SLUG, c_add_answer=C_NO_GUARD_ANSWER,
+        # CUDA C kernel that repeats the first block's elements (3), 2048 threads accepted (2)
+        "submitted-c-first-block-only-2048": solved(
+            SLUG, c_add_answer=C_FIRST_BLOCK_ANSWER,
             config_answer="def launch_config(n, threads_per_block=256):\n"
                           "    return -(-n // threads_per_block), threads_per_block\n"),
     }
@@ -207,5 +210,5 @@ def test_autograde_round_trip(course):
         "submitted-solution": 10,
         "submitted-unchanged": 0,
         "submitted-numba-no-guard-rounds-down": 5,
-        "submitted-c-no-guard-2048": 5,
+        "submitted-c-first-block-only-2048": 5,
     }
