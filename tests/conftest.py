@@ -98,6 +98,13 @@ class Course:
             return {row["student_id"]: float(row["score"]) for row in csv.DictReader(f)
                     if row["assignment"] == self.slug}
 
+    def grade(self, submissions: dict) -> dict[str, float]:
+        """Submit each student's notebook, autograde them all, and return the exported scores."""
+        for student, nb in submissions.items():
+            self.submit(student, nb)
+        self.autograde()
+        return self.scores()
+
     def graded(self, student) -> nbformat.NotebookNode:
         return read(self.root / "autograded" / student / self.slug / f"{self.slug}.ipynb")
 

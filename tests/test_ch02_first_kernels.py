@@ -203,10 +203,7 @@ def test_autograde_round_trip(course):
             config_answer="def launch_config(n, threads_per_block=256):\n"
                           "    return -(-n // threads_per_block), threads_per_block\n"),
     }
-    for student, nb in submissions.items():
-        c.submit(student, nb)
-    c.autograde()
-    assert c.scores() == {
+    assert c.grade(submissions) == {
         "submitted-solution": 10,
         "submitted-unchanged": 0,
         "submitted-numba-no-guard-rounds-down": 5,

@@ -143,10 +143,7 @@ def test_autograde_round_trip(course):
         "submitted-frozen-outputs-cheat": solved(SLUG, persistent_answer=persistent_frozen,
                                                  saved_answer=linear_outputs_and_cheat),
     }
-    for student, nb in submissions.items():
-        c.submit(student, nb)
-    c.autograde()
-    assert c.scores() == {
+    assert c.grade(submissions) == {
         "submitted-solution": 10,
         "submitted-unchanged": 0,
         "submitted-adam-one-state": 4,         # parts 1 and 2 lost, part 3 kept
