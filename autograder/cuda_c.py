@@ -505,7 +505,10 @@ def _asan_message(run: _SanRun, source: str, launch: Launch, names: list[str]) -
     thread = re.search(r"@@CUDA_THREAD (blockIdx=\([^)]*\) threadIdx=\([^)]*\))", err)
     who = f" by the thread {thread.group(1)}" if thread else ""
     verb = {"READ": "read", "WRITE": "write"}.get(access.group(1), "access") if access else "access"
-    if access and kind in ("heap-buffer-overflow", "global-buffer-overflow", "stack-buffer-overflow"):
+    # A kernel frees nothing, so "use-after-free" means the access landed past its array in a chunk the
+    # launcher freed earlier (another launch's array, a block's shared memory): out of bounds all the same.
+    if access and kind in ("heap-buffer-overflow", "global-buffer-overflow", "stack-buffer-overflow",
+                           "heap-use-after-free"):
         addr = int(access.group(3), 16)
         for i, base, nbytes in _arg_table(err, k):
             if base - 4096 <= addr < base + nbytes + 4096:

@@ -257,3 +257,18 @@ def test_cuda_dynamic_shared_memory_and_dim3():
         chunk[:len(part)] = part
         want[block * tpb:(block + 1) * tpb] = chunk[::-1][:len(part)]
     np.testing.assert_array_equal(out, want)
+
+
+def test_an_overflow_asan_calls_use_after_free_is_still_out_of_bounds():
+    """Past its array a thread may land in a chunk the launcher freed before; ASan then says
+    "heap-use-after-free", which for a kernel (it frees nothing) is an out-of-bounds access."""
+    src = 'extern "C" __global__ void f(float* x, int n) {\n    x[threadIdx.x] = 1.0f;\n}'
+    report = ("@@LAUNCH 0\n@@ARG 0 0x602000000010 100\n@@CUDA_THREAD blockIdx=(0,0,0) threadIdx=(47,0,0)\n"
+              "==1==ERROR: AddressSanitizer: heap-use-after-free on address 0x6020000000cc\n"
+              "WRITE of size 4 at 0x6020000000cc thread T0\n"
+              f"    #0 0x1 in f {cuda_c.SOURCE_NAME}:2\n")
+    run = cuda_c._SanRun("address", 86, report, "", False, 0.1)
+    launch = Launch(grid=1, block=96, args=[np.zeros(25, np.float32), np.int32(25)])
+    msg = cuda_c._asan_message(run, src, launch, ["x", "n"])
+    assert msg.startswith("out-of-bounds write of x[47] (x has 25 elements) by the thread"), msg
+    assert "bounds guard" in msg
