@@ -53,6 +53,7 @@ import sys
 import tempfile
 import textwrap
 import threading
+import time
 import traceback
 import types
 import weakref
@@ -537,24 +538,25 @@ def require_reduction(comparison: Comparison, at_least: float = 0.3, what: str |
 
 
 # ---------------------------------------------------------------- isolation in a subprocess
-_CHILD = ("import sys; from autograder.meter import _child_main; "
-          "sys.exit(_child_main(sys.argv[1], sys.argv[2]))")
+_ZYGOTE = "import sys; from autograder.meter import _zygote_main; sys.exit(_zygote_main())"
 
 
 def measure_isolated(setup: Callable[..., Any] | str, *args, backend: str | None = None,
                      warmup: int = 1, label: str = "", timeout: float = 120.0,
                      source: str | None = None, **kwargs) -> Measurement:
-    """`measure` run in a fresh `python -I` process: nothing in this process can alter the figure.
+    """`measure` run in a fresh process: nothing in this process can alter the figure.
 
     In the child, `setup(*args, **kwargs)` builds everything and returns the step: a callable,
     a tuple (step, model, optimizer), or a dict with keys step, model, optimizer. `setup` is sent
     by reference when importable (a module function or "module:name"), else by source: its own
     and that of the notebook functions and classes it names, with imports for the modules it
     names (or pass `source=` text that defines it). Arguments must pickle: pass sizes and seeds.
+    The child is forked from a clean `python -I` process that has imported torch once (see
+    `_Zygote`), so the second measurement of a grading run costs a fork, not a torch import.
     """
     target = _target(setup, source)
     with tempfile.TemporaryDirectory(prefix="meter-") as tmp:
-        payload, result = os.path.join(tmp, "payload.pkl"), os.path.join(tmp, "result.json")
+        payload, result, log = (os.path.join(tmp, n) for n in ("payload.pkl", "result.json", "log.txt"))
         try:
             blob = pickle.dumps({"target": target, "args": args, "kwargs": kwargs,
                                  "backend": backend, "warmup": warmup, "label": label})
@@ -564,18 +566,133 @@ def measure_isolated(setup: Callable[..., Any] | str, *args, backend: str | None
         with open(payload, "wb") as f:
             f.write(blob)
         try:
-            proc = subprocess.run([sys.executable, "-I", "-c", _CHILD, payload, result],
-                                  capture_output=True, text=True, timeout=timeout)
+            code = _Zygote.run(payload, result, log, timeout)
         except subprocess.TimeoutExpired as exc:
             raise MeterError(f"the isolated measurement did not finish in {timeout:.0f} s") from exc
-        if proc.returncode != 0 or not os.path.exists(result):
-            why = (f"was killed by signal {-proc.returncode} (out of memory?)"
-                   if proc.returncode < 0 else f"exited with status {proc.returncode}")
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        if code != 0 or not os.path.exists(result):
+            why = (f"was killed by signal {-code} (out of memory?)"
+                   if code < 0 else f"exited with status {code}")
+            with open(log, errors="replace") as f:
+                tail = "\n".join(f.read().strip().splitlines()[-15:])
             raise MeterError(f"the isolated measurement {why}:\n{tail}")
         with open(result) as f:
             data = json.load(f)
     return Measurement(**data)
+
+
+class _Zygote:
+    """One clean `python -I` process per caller that imports torch (and torch._dynamo, which
+    every optimizer step imports: half the cost) once, then forks a child per measurement.
+    Each child starts from that clean state, as a fresh process would, for a fork's price.
+    A new one starts when the caller's environment or directory changed (OMP_NUM_THREADS is
+    read at import), or when the old one died."""
+    _lock = threading.Lock()
+    _proc: subprocess.Popen | None = None
+    _key: tuple = ()
+    _buf = b""
+
+    @classmethod
+    def run(cls, payload: str, result: str, log: str, timeout: float) -> int:
+        """The child's exit code (negative: killed by that signal)."""
+        with cls._lock:
+            for attempt in (1, 2):
+                proc = cls._start()
+                try:
+                    proc.stdin.write(f"{payload}\t{result}\t{log}\n".encode())
+                    proc.stdin.flush()
+                    pid = int(cls._line(timeout + 120))     # the first call waits for the import
+                    break
+                except (OSError, EOFError, ValueError):
+                    cls._stop()
+                    if attempt == 2:
+                        raise MeterError("the measuring process could not start: "
+                                         + cls._stderr()) from None
+            try:
+                return int(cls._line(timeout))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 9)
+                with contextlib.suppress(Exception):
+                    cls._line(30)
+                raise
+            except (OSError, EOFError, ValueError):
+                cls._stop()
+                raise MeterError("the measuring process died: " + cls._stderr()) from None
+
+    @classmethod
+    def _start(cls) -> subprocess.Popen:
+        key = (sys.executable, os.getcwd(), tuple(sorted(os.environ.items())))
+        if cls._proc is not None and (cls._proc.poll() is not None or key != cls._key):
+            cls._stop()
+        if cls._proc is None:
+            cls._proc = subprocess.Popen([sys.executable, "-I", "-c", _ZYGOTE], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=tempfile.TemporaryFile())
+            cls._key, cls._buf = key, b""
+        return cls._proc
+
+    @classmethod
+    def _line(cls, timeout: float) -> str:
+        import select
+        fd, end = cls._proc.stdout.fileno(), time.monotonic() + timeout
+        while b"\n" not in cls._buf:
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise subprocess.TimeoutExpired("measuring child", timeout)
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise EOFError
+            cls._buf += chunk
+        line, cls._buf = cls._buf.split(b"\n", 1)
+        return line.decode()
+
+    @classmethod
+    def _stderr(cls) -> str:
+        with contextlib.suppress(Exception):
+            f = cls._proc.stderr
+            f.seek(0)
+            return f.read().decode(errors="replace")[-2000:]
+        return ""
+
+    @classmethod
+    def _stop(cls) -> None:
+        if cls._proc is not None:
+            with contextlib.suppress(Exception):
+                cls._proc.kill()
+                cls._proc.wait(5)
+        cls._proc = None
+
+
+def _zygote_main() -> int:
+    """The zygote's loop: a line "payload<TAB>result<TAB>log" in, the child's pid and then its
+    exit code out. It ends when its caller closes the pipe (exits)."""
+    import random
+    import warnings
+    warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+    import torch._dynamo  # noqa: F401  (imported here once, for every child)
+    for line in sys.stdin.buffer:
+        payload, result, log = line.decode().rstrip("\n").split("\t")
+        pid = os.fork()
+        if pid == 0:                                   # the child: a fresh process, but warm
+            code = 1
+            try:
+                fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+                os.dup2(fd, 1), os.dup2(fd, 2), os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+                random.seed()
+                if "numpy" in sys.modules:
+                    sys.modules["numpy"].random.seed()
+                code = _child_main(payload, result)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                with contextlib.suppress(Exception):
+                    sys.stdout.flush(), sys.stderr.flush()
+                os._exit(code)
+        sys.stdout.write(f"{pid}\n")
+        sys.stdout.flush()
+        _, status = os.waitpid(pid, 0)
+        sys.stdout.write(f"{os.waitstatus_to_exitcode(status)}\n")
+        sys.stdout.flush()
+    return 0
 
 
 def _target(setup, source: str | None) -> dict:

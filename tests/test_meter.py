@@ -315,6 +315,34 @@ def test_isolated_failures_are_clear():
         meter.gather_source(lambda: k)
 
 
+
+def test_isolated_children_are_forked_warm_killed_on_time_and_restarted_on_a_new_environment(monkeypatch):
+    """The measuring children fork from one clean process that imported torch once; a child
+    past its time or killed is reported, and the next measurement still works."""
+    src = textwrap.dedent('''
+        def sleeps():
+            import time
+            time.sleep(60)
+
+        def dies():
+            import os
+            os.kill(os.getpid(), 9)
+    ''')
+    def sleeps(): ...
+    def dies(): ...
+    with pytest.raises(MeterError, match="did not finish in 2 s"):
+        measure_isolated(sleeps, source=src, timeout=2)
+    with pytest.raises(MeterError, match="killed by signal 9"):
+        measure_isolated(dies, source=src)
+    first = measure_isolated("autograder.meter_agreement:mlp")
+    zygote = meter._Zygote._proc.pid
+    assert measure_isolated("autograder.meter_agreement:mlp").peak == first.peak
+    assert meter._Zygote._proc.pid == zygote                      # reused: a fork, not an import
+    monkeypatch.setenv("COURSE_METER_TEST", "1")                  # children must see the new value
+    assert measure_isolated("autograder.meter_agreement:mlp").peak == first.peak
+    assert meter._Zygote._proc.pid != zygote
+
+
 # ---------------------------------------------------------------- pictures
 def test_plots_draw_every_kind():
     step, model, opt = linear_step("adam")
