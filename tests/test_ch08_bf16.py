@@ -1,0 +1,236 @@
+"""Chapter 8: the checks pass pure bf16, fail what is not, and nbgrader grades it right."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from autograder import ch08_bf16 as ch08, meter
+from autograder.ch08_bf16 import make_data, make_model
+from conftest import release, solved
+
+SLUG = "ch08_bf16"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny steps: one thread beats two contended ones, here and in the measuring
+    subprocesses (they inherit OMP_NUM_THREADS). The meter counts bytes, not time."""
+    mp, threads = pytest.MonkeyPatch(), torch.get_num_threads()
+    mp.setenv("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    mp.undo()
+
+
+# ---------------------------------------------------------------- known-wrong answers
+STEP = '''
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+    return {"step": step, "model": model, "optimizer": opt}
+'''
+
+NO_TECHNIQUE = '''
+def bf16_setup(batch=256, seed=0):
+    model, opt = make_model(seed)
+    x, y = make_data(batch, seed)
+''' + STEP
+
+FP16 = '''
+def bf16_setup(batch=256, seed=0):
+    model, opt = make_model(seed)
+    model.to(torch.float16)                  # two bytes too, but float16's range
+    x, y = (t.to(torch.float16) for t in make_data(batch, seed))
+''' + STEP
+
+INPUTS_FP32 = '''
+def bf16_setup(batch=256, seed=0):
+    model, opt = make_model(seed)
+    model.to(torch.bfloat16)
+    x, y = make_data(batch, seed)            # left float32
+''' + STEP
+
+COPIED_MODEL = '''
+import copy
+def bf16_setup(batch=256, seed=0):
+    model, opt = make_model(seed)
+    model = copy.deepcopy(model).to(torch.bfloat16)   # the optimizer keeps the float32 originals
+    x, y = (t.to(torch.bfloat16) for t in make_data(batch, seed))
+''' + STEP
+
+AUTOCAST = '''
+def bf16_setup(batch=256, seed=0):
+    model, opt = make_model(seed)
+    x, y = make_data(batch, seed)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):   # mixed, not pure, bf16
+            loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+    return {"step": step, "model": model, "optimizer": opt}
+'''
+
+RELATIVE_SPACING = '''
+def spacing(x, dtype):
+    return torch.finfo(dtype).eps * abs(x)   # not a power of two
+'''
+
+NO_SUBNORMALS = '''
+import math
+def spacing(x, dtype):
+    return torch.finfo(dtype).eps * 2.0 ** (math.frexp(abs(x))[1] - 1)
+'''
+
+
+def define(src, name):
+    ns = {"torch": torch, "F": F, "make_model": make_model, "make_data": make_data}
+    exec(src, ns)
+    return ns[name]
+
+
+def test_reference_passes_every_check():
+    for hidden in (False, True):
+        ch08.check_parity(ch08.bf16_setup, hidden=hidden)
+        ch08.check_spacing(ch08.spacing, hidden=hidden)
+    ch08.check_memory(ch08.bf16_setup)   # hidden: in the round trip, from the notebook
+
+
+def test_bf16_halves_persistent_bytes_exactly_and_the_peak():
+    b, h = (ch08._measure(s(), "x") for s in (ch08.fp32_setup, ch08.bf16_setup))
+    # LayerNorm(64): 2 * 64; 9 Linear(64, 64): 9 * (64*64 + 64); 4 bytes each in float32
+    p = (2 * 64 + 9 * (64 * 64 + 64)) * 4
+    assert b.persistent == {"parameters": p, "gradients": p, "optimizer_state": 2 * p}
+    assert h.persistent == {"parameters": p // 2, "gradients": p // 2, "optimizer_state": p}
+    assert (ch08.persistent_bytes(torch.float32), ch08.persistent_bytes(torch.bfloat16)) \
+        == (b.persistent, h.persistent)
+    assert meter.compare(b, h, what="peak").reduction >= ch08.TARGET
+
+
+def test_on_a_gpu_the_allocator_blocks_are_counted_not_halved():
+    """CUDA rounds each storage up to 512 bytes: a bias is 256 bytes in float32 and 128 in
+    bfloat16, one block either way, so the check wants bfloat16's figure, not half of fp32's."""
+    # 9 weights: 16,384 -> 8,192 bytes (multiples of 512); 9 biases + LayerNorm's 2: 512 each
+    fp32, bf16 = (ch08.persistent_bytes(dt, "cuda") for dt in (torch.float32, torch.bfloat16))
+    assert fp32["parameters"] == 9 * 16_384 + 11 * 512 and bf16["parameters"] == 9 * 8_192 + 11 * 512
+    assert ch08.not_bf16(bf16, "cuda") == []
+    halved = {k: v // 2 for k, v in fp32.items()}
+    assert ch08.not_bf16(halved, "cuda")[0] == "parameters 76,544 bytes (bfloat16 needs exactly 79,360)"
+
+
+def test_formats_agree_with_finfo_and_rounding():
+    assert all(r["agrees"] for r in ch08.format_table())
+    demo = {r[0]: r[1:] for r in ch08.rounding_demo()}
+    assert demo["1 + 1/256"] == (1 + 1 / 256, 1 + 1 / 256, 1.0)     # bf16: a tie, to even
+    assert math.isinf(demo["70000"][1]) and demo["70000"][2] == 70144.0
+    assert ch08.spacing(1.0, torch.bfloat16) == 2.0 ** -7
+    assert ch08.spacing(0.0, torch.float16) == 2.0 ** -24           # smallest subnormal
+
+
+def test_lost_update_and_its_fixes():
+    assert ch08.accumulate("bfloat16") == 1.0                       # every update rounds away
+    assert abs(ch08.accumulate("float32") - 1.1) < 1e-3
+    for how in ("fp32 master", "kahan"):
+        assert abs(ch08.accumulate(how) - 1.1) <= 2.0 ** -7           # within one bf16 spacing
+
+
+def test_support_by_compute_capability():
+    assert ch08.torch_answers((7, 5)) == (True, False)                  # the T4 caveat, by torch
+    assert ch08.torch_answers((8, 0)) == (True, True)
+    assert not torch.cuda.is_bf16_supported() or torch.cuda.is_available()   # patches undone
+    assert [r["bf16"] for r in ch08.support_table()] == ["emulated", "emulated", "native",
+                                                          "native", "native"]
+    assert ch08.bf16_support((7, 5), emulation_ok=True) == "emulated"     # a T4
+    assert ch08.bf16_support((7, 5), emulation_ok=False) == "absent"
+    assert ch08.bf16_support((8, 0), emulation_ok=False) == "native"      # an A100
+    assert ch08.bf16_support((9, 0), emulation_ok=True) == "native"
+    assert ch08.bf16_support(None, emulation_ok=True) == "absent"
+    verdict, why = ch08.machine_bf16()
+    assert verdict in ("native", "emulated") and verdict in why
+
+
+def test_no_technique_keeps_parity_but_loses_the_memory():
+    setup = define(NO_TECHNIQUE, "bf16_setup")
+    ch08.check_parity(setup)
+    with pytest.raises(AssertionError, match=r"persistent bytes not halved .* parameters 150,272 "
+                                             r"bytes \(bfloat16 needs exactly 75,136\)"):
+        ch08.check_memory(setup)
+
+
+def test_autocast_lowers_the_peak_but_not_the_persistent_bytes():
+    setup = define(AUTOCAST, "bf16_setup")
+    ch08.check_parity(setup)
+    with pytest.raises(AssertionError, match="persistent bytes not halved .* optimizer_state 300,544"):
+        ch08.check_memory(setup)
+
+
+def test_float16_overflows_and_loses_correctness_only():
+    setup = define(FP16, "bf16_setup")
+    with pytest.raises(AssertionError, match=r"step 1 .* loss nan.* beyond float16's largest value"):
+        ch08.check_parity(setup)
+    ch08.check_memory(setup)           # the same bytes as bf16: only correctness is lost
+
+
+def test_inputs_left_fp32_fail_with_a_hint():
+    setup = define(INPUTS_FP32, "bf16_setup")
+    for check in (ch08.check_parity, ch08.check_memory):
+        with pytest.raises(AssertionError, match="mixed types: .* Cast the inputs and targets"):
+            check(setup)
+
+
+def test_a_copied_model_does_not_train():
+    setup = define(COPIED_MODEL, "bf16_setup")
+    with pytest.raises(AssertionError, match="more than 1% apart.*optimizer hold the parameters"):
+        ch08.check_parity(setup)
+    with pytest.raises(AssertionError, match="optimizer_state 0 bytes"):
+        ch08.check_memory(setup)
+
+
+def test_wrong_spacing_fails_with_a_hint():
+    with pytest.raises(AssertionError, match="power of two"):
+        ch08.check_spacing(define(RELATIVE_SPACING, "spacing"))
+    with pytest.raises(AssertionError, match="below the smallest normal"):
+        ch08.check_spacing(define(NO_SUBNORMALS, "spacing"))
+    with pytest.raises(AssertionError, match="should return a number"):
+        ch08.check_spacing(lambda x, dt: [x])
+
+
+def test_setup_that_returns_something_else_is_named():
+    with pytest.raises(AssertionError, match="dict with keys 'step'"):
+        ch08.check_parity(lambda batch, seed: None)
+
+
+def test_record_refuses_without_a_gpu():
+    with pytest.raises(RuntimeError, match="no GPU"):
+        ch08.record()
+
+
+# ---------------------------------------------------------------- the round trip
+def test_autograde_round_trip(course):
+    c = course(SLUG, timeout=90)
+    submissions = {
+        "submitted-solution": solved(SLUG),
+        "submitted-unchanged": release(SLUG),
+        "submitted-no-technique-wrong-spacing": solved(SLUG, bf16_answer=NO_TECHNIQUE,
+                                                       spacing_answer=RELATIVE_SPACING),
+        "submitted-float16": solved(SLUG, bf16_answer=FP16),
+    }
+    assert c.grade(submissions) == {
+        "submitted-solution": 10,
+        "submitted-unchanged": 0,
+        "submitted-no-technique-wrong-spacing": 3,    # right losses, no reduction, wrong spacing
+        "submitted-float16": 7,                       # half the bytes, but nan on this data
+    }
+    graded = c.graded("submitted-solution")           # the solution ran top to bottom
+    outputs = [o for x in graded.cells for o in x.get("outputs", [])]
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "error" not in {o.get("output_type") for o in outputs}
+    assert "memory (fresh processes" in text and "persistent bytes bfloat16's (50% of fp32's)" in text
+    assert "spacing: 147 cases right" in text and "float16 losses: [nan" in text
