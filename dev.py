@@ -62,8 +62,9 @@ def book():
 
 def test(*args):
     py = venv()
-    # one worker per core: most tests wait on a subprocess (a notebook, nbgrader, a kernel)
-    return run(py, "-m", "pytest", "-n", "auto", *args)
+    # one worker per core: most tests wait on a subprocess (a notebook, nbgrader, a kernel);
+    # the slowest tests are listed at the end, to keep the suite's time in sight
+    return run(py, "-m", "pytest", "-n", "auto", "--durations=12", *args)
 
 
 def exercises():
