@@ -1,0 +1,434 @@
+"""Chapter 10, leaner optimizers: the exercise's baseline, the technique, and the checks.
+
+An optimizer's state is persistent: made on the first step, kept to the last. Adam keeps two
+running averages per trained parameter (2x the parameter bytes; 3x with amsgrad), SGD with
+momentum one velocity (1x), plain SGD nothing (0). The swap is a memory technique only if the
+model still learns: plain SGD needs a larger learning rate than Adam's, and a cosine schedule
+that anneals it to zero lets it settle at the end of a short run.
+
+The task: classify points of a Gaussian mixture (CLASSES classes, BLOBS blobs each, in IN
+dimensions; the blobs overlap, so no model reaches 100%) with an MLP
+IN -> HIDDEN -> HIDDEN -> CLASSES, trained for STEPS steps on mini-batches drawn from a fixed
+training set, and tested on held-out points. All of it depends on `seed` only.
+
+The checks grade a student's `sgd_setup(batch, seed, steps)` (a setup in the meter's sense:
+{"step", "model", "optimizer"}) against this module's `adam_setup`, never the notebook's copy:
+(a) the learning rate follows a cosine schedule from its first value to 0 over `steps`, and
+the test accuracy keeps at least ACC_KEPT of Adam's on the same seed (hidden: a fresh seed);
+(b) the meter measures optimizer state of exactly 0 bytes where Adam's is exactly 2x the
+parameter bytes, and the step's peak, everything live included, lower by at least Adam's state
+(hidden: in fresh processes, fresh seed and batch); (c) a student's `state_bytes(optimizer)`
+predicts, before any step, the state bytes the meter measures after one, exactly (hidden:
+fresh random models and optimizers; measured in-process, since the setup measured is the
+course's own and `grading.fresh` refuses a replaced meter).
+
+Why "the peak with everything live" (the meter's `total`) and not the peak above the
+baseline: state is persistent, so it is live before the step and sits in the baseline. Where
+the step's peak falls in backward (batch 128 and up here), Adam and SGD add the same bytes
+above their baselines; the totals differ by the state (and Adam's update temporaries, where
+the update is the peak). Comparing totals in one process is fair only with nothing of one
+setup alive while the other is measured: the checks measure Adam first and drop it.
+
+Known limitations: the meter counts state tensors of at least one dimension, so Adam's
+per-tensor `step` counters (0-dim, 4 or 8 bytes each, on the CPU unless capturable or fused)
+are "other", not optimizer state; accuracies are from one seed at a time, not averages.
+"""
+from __future__ import annotations
+
+import math
+import random
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import meter
+
+SLUG = "ch10_lean_optimizers"
+FALLBACK = ("The optimizers run on the CPU here; the meter's CPU storage tracker counts the "
+            "same state tensors a GPU would hold, so the graded bytes are exact.")
+IN, HIDDEN, CLASSES, BLOBS, SPREAD = 32, 256, 10, 4, 1.5
+N_TRAIN, N_TEST = 4096, 2048
+BATCH, STEPS = 128, 200
+ADAM_LR, SGD_LR = 1e-3, 1.0
+ACC_KEPT = 0.97     # the article: "about 97% accuracy kept"; here at least 97% of Adam's
+TARGET = {"adam": 2, "sgd_momentum": 1, "sgd": 0}   # COURSE.md: state = copies x parameter bytes
+
+
+# ---------------------------------------------------------------- the task
+def _device() -> str:
+    return "cuda" if meter.resolve_backend(None) == "cuda" else "cpu"
+
+
+def make_model(seed: int = 0) -> nn.Sequential:
+    """IN -> HIDDEN -> HIDDEN -> CLASSES with ReLU between, on the meter's device."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(IN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(),
+                         nn.Linear(HIDDEN, CLASSES)).to(_device())
+
+
+def make_data(seed: int = 0):
+    """(x_train, y_train, x_test, y_test): a mixture of CLASSES * BLOBS Gaussian blobs, blob k
+    labelled k % CLASSES. Centers ~ N(0, I), points = center + SPREAD * N(0, I)."""
+    g = torch.Generator().manual_seed(10_000 + seed)
+    centers = torch.randn(CLASSES * BLOBS, IN, generator=g)
+    which = torch.randint(0, CLASSES * BLOBS, (N_TRAIN + N_TEST,), generator=g)
+    x = centers[which] + SPREAD * torch.randn(N_TRAIN + N_TEST, IN, generator=g)
+    y = which % CLASSES
+    dev = _device()
+    return (x[:N_TRAIN].to(dev), y[:N_TRAIN].to(dev), x[N_TRAIN:].to(dev), y[N_TRAIN:].to(dev))
+
+
+def batches(batch: int = BATCH, seed: int = 0):
+    """A function that returns the next mini-batch (x, y) of the training set, each call."""
+    x, y, _, _ = make_data(seed)
+    g = torch.Generator().manual_seed(seed)
+
+    def next_batch():
+        idx = torch.randint(0, N_TRAIN, (batch,), generator=g).to(x.device)
+        return x[idx], y[idx]
+    return next_batch
+
+
+def adam_setup(batch: int = BATCH, seed: int = 0, steps: int = STEPS) -> dict:
+    """The baseline: cross-entropy on a mini-batch, backward, Adam at a constant rate."""
+    model = make_model(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=ADAM_LR, foreach=True)
+    next_batch = batches(batch, seed)
+
+    def step():
+        x, y = next_batch()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+    return {"step": step, "model": model, "optimizer": opt}
+
+
+def sgd_setup(batch: int = BATCH, seed: int = 0, steps: int = STEPS) -> dict:
+    """The technique: plain SGD (no momentum: no state) at a larger rate, annealed to 0 by a
+    cosine schedule over `steps` steps."""
+    model = make_model(seed)
+    opt = torch.optim.SGD(model.parameters(), lr=SGD_LR, momentum=0.0, foreach=True)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    next_batch = batches(batch, seed)
+
+    def step():
+        x, y = next_batch()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        sched.step()   # after the optimizer: the rate for the next step
+        return loss.detach()
+    return {"step": step, "model": model, "optimizer": opt}
+
+
+# the page's runs: (label, optimizer from params, cosine schedule or not)
+VARIANTS = {
+    "Adam": (lambda ps: torch.optim.Adam(ps, lr=ADAM_LR, foreach=True), False),
+    "Adam, 3x the rate": (lambda ps: torch.optim.Adam(ps, lr=3 * ADAM_LR, foreach=True), False),
+    "SGD, cosine": (lambda ps: torch.optim.SGD(ps, lr=SGD_LR, foreach=True), True),
+    "SGD, constant rate": (lambda ps: torch.optim.SGD(ps, lr=SGD_LR, foreach=True), False),
+    "SGD at Adam's rate, cosine": (lambda ps: torch.optim.SGD(ps, lr=ADAM_LR, foreach=True), True),
+    "SGD + momentum 0.9, cosine": (
+        lambda ps: torch.optim.SGD(ps, lr=SGD_LR / 10, momentum=0.9, foreach=True), True),
+}
+
+
+def variant_setup(name: str, batch: int = BATCH, seed: int = 0, steps: int = STEPS) -> dict:
+    """One of the page's VARIANTS, built like adam_setup and sgd_setup."""
+    make_opt, cosine = VARIANTS[name]
+    model = make_model(seed)
+    opt = make_opt(model.parameters())
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if cosine else None
+    next_batch = batches(batch, seed)
+
+    def step():
+        x, y = next_batch()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        return loss.detach()
+    return {"step": step, "model": model, "optimizer": opt}
+
+
+def accuracy(model: nn.Module, seed: int = 0) -> float:
+    """The fraction of the held-out points of `seed`'s task the model labels right."""
+    _, _, x, y = make_data(seed)
+    with torch.no_grad():
+        return float((model(x).argmax(1) == y).float().mean())
+
+
+def train(setup, steps: int = STEPS, batch: int = BATCH, seed: int = 0, progress=None) -> dict:
+    """Run `steps` steps of a setup; return its losses, learning rates and test accuracy (and
+    nothing that keeps the model alive: a later in-process measurement would count it)."""
+    spec = setup(batch=batch, seed=seed, steps=steps)
+    opt, it = spec["optimizer"], range(steps)
+    if progress:    # a bar in Jupyter and Colab; the summary line also shows on a static page
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc=progress, unit="step")
+    losses, lrs = [], []
+    for _ in it:
+        lrs.append(opt.param_groups[0]["lr"])
+        losses.append(float(spec["step"]()))
+    acc = accuracy(spec["model"], seed)
+    if progress:
+        print(f"{progress}: loss {losses[0]:.3f} -> {losses[-1]:.3f}, test accuracy {acc:.1%}")
+    return {"losses": losses, "lrs": lrs, "accuracy": acc}
+
+
+# ---------------------------------------------------------------- optimizer state on paper
+def _groups(params, trunk_momentum: float, head_momentum: float) -> list[dict]:
+    """Two parameter groups: the first Linear (trunk) and the rest (head)."""
+    params = list(params)
+    return [{"params": params[:2], "momentum": trunk_momentum},
+            {"params": params[2:], "momentum": head_momentum}]
+
+
+# kind -> the optimizer over model.parameters(); foreach=True everywhere (CUDA's default)
+OPTIMIZERS = {
+    "adam": lambda ps: torch.optim.Adam(ps, lr=1e-3, foreach=True),
+    "adamw": lambda ps: torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.01, foreach=True),
+    "adam_amsgrad": lambda ps: torch.optim.Adam(ps, lr=1e-3, amsgrad=True, foreach=True),
+    "sgd": lambda ps: torch.optim.SGD(ps, lr=0.1, foreach=True),
+    "sgd_weight_decay": lambda ps: torch.optim.SGD(ps, lr=0.1, weight_decay=1e-4, foreach=True),
+    "sgd_momentum": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, foreach=True),
+    "sgd_nesterov": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True,
+                                               foreach=True),
+    "sgd_two_groups": lambda ps: torch.optim.SGD(_groups(ps, 0.0, 0.9), lr=0.1, foreach=True),
+}
+
+
+def optimizer_setup(kind: str, widths=(48, 32, 16), frozen: int = 0, precision: str = "float32",
+                    batch: int = 8, seed: int = 0) -> dict:
+    """ch06's MLP of Linear `widths` (the first `frozen` Linears frozen, still handed to the
+    optimizer) with optimizer `kind`, and an MSE step: a setup for the meter, by name too."""
+    from .ch06_where_memory_goes import DTYPES, make_mlp
+    dev = _device()
+    model = make_mlp(list(widths), frozen, True, precision, dev, seed)
+    opt = OPTIMIZERS[kind](model.parameters())
+    x = torch.randn(batch, widths[0], device=dev, dtype=DTYPES[precision])
+    y = torch.randn(batch, widths[-1], device=dev, dtype=DTYPES[precision])
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+    return {"step": step, "model": model, "optimizer": opt}
+
+
+def state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Reference for exercise (c): bytes of state (tensors of at least one dimension) that
+    `optimizer` will hold after its first step, predicted before it. Each trained parameter
+    (requires_grad) gets `copies` tensors of its own shape and dtype; a frozen one gets none."""
+    total = 0
+    for group in optimizer.param_groups:
+        if isinstance(optimizer, torch.optim.Adam):          # AdamW is an Adam
+            copies = 3 if group["amsgrad"] else 2            # exp_avg, exp_avg_sq (+ max)
+        elif isinstance(optimizer, torch.optim.SGD):
+            copies = 1 if group["momentum"] != 0 else 0      # momentum_buffer
+        else:
+            raise TypeError(f"no state model for {type(optimizer).__name__}")
+        total += copies * sum(p.numel() * p.element_size() for p in group["params"]
+                              if p.requires_grad)
+    return total
+
+
+# ---------------------------------------------------------------- update temporaries
+def update_setup(kind: str = "adam", impl: str = "foreach", widths=(IN, HIDDEN, HIDDEN, CLASSES),
+                 seed: int = 0) -> dict:
+    """The optimizer's update alone: Linear `widths` with fixed random gradients, and a step
+    that is only `opt.step()`. impl: "foreach" (one op over all tensors), "for-loop" (one
+    tensor at a time), "fused" (one kernel per group, no temporaries) or "default" (what torch
+    picks when not told: foreach for CUDA tensors, the for-loop otherwise)."""
+    torch.manual_seed(seed)
+    dev = _device()
+    model = nn.Sequential(*[nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:])]).to(dev)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    kw = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for-loop": {"foreach": False},
+          "default": {}}[impl]
+    make = {"adam": lambda ps: torch.optim.Adam(ps, lr=1e-3, **kw),
+            "sgd_momentum": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, **kw),
+            "sgd": lambda ps: torch.optim.SGD(ps, lr=0.1, **kw)}[kind]
+    opt = make(model.parameters())
+    return {"step": opt.step, "model": model, "optimizer": opt}
+
+
+# ---------------------------------------------------------------- the checks
+def _spec(setup, who, **kw):
+    spec = setup(**kw)
+    if not (isinstance(spec, dict) and callable(spec.get("step"))
+            and isinstance(spec.get("optimizer"), torch.optim.Optimizer)
+            and isinstance(spec.get("model"), nn.Module)):
+        raise AssertionError(f"{who}(batch, seed, steps) should return a dict with keys 'step', "
+                             f"'model' and 'optimizer' (a torch.optim optimizer), like "
+                             f"adam_setup; got {spec!r:.200}")
+    return spec
+
+
+def _fmt(n: int) -> str:
+    return f"{n:,} bytes ({n / 2**20:.2f} MiB)"
+
+
+def cosine_rate(lr0: float, t: int, steps: int) -> float:
+    """The rate a cosine schedule from lr0 to 0 over `steps` steps gives step t (0-based)."""
+    return lr0 * (1 + math.cos(math.pi * t / steps)) / 2
+
+
+def check_training(setup, hidden=False):
+    """(a) The rate follows a cosine schedule to 0 over `steps`, and the test accuracy keeps at
+    least ACC_KEPT of Adam's, trained from the same weights on the same batches."""
+    seed, steps = (0, STEPS) if not hidden else (random.randrange(1, 10**6), random.choice([160, 200]))
+    base = train(adam_setup, steps=steps, seed=seed)["accuracy"]
+    spec = _spec(setup, "sgd_setup", batch=BATCH, seed=seed, steps=steps)
+    group = spec["optimizer"].param_groups[0]
+    lr0 = group["lr"]
+    for t in range(steps):
+        want = cosine_rate(lr0, t, steps)
+        if not abs(group["lr"] - want) <= 1e-6 * lr0:
+            raise AssertionError(
+                f"before step {t + 1} of {steps} the learning rate is {group['lr']:.6g}; a cosine "
+                f"schedule from {lr0:g} to 0 over {steps} steps has it at {want:.6g}. Make a "
+                "torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) in the setup and "
+                "call its step() after opt.step(), once per training step")
+        spec["step"]()
+    got = accuracy(spec["model"], seed)
+    need = ACC_KEPT * base
+    if got < need:
+        raise AssertionError(
+            f"test accuracy {got:.1%} after {steps} steps (seed {seed}), Adam's {base:.1%}: "
+            f"needs at least {ACC_KEPT:.0%} of it, {need:.1%}. Plain SGD moves each weight by "
+            "lr x gradient, with no per-weight scaling: it needs a far larger starting rate "
+            f"than Adam's {ADAM_LR:g} (this task trains well from about {SGD_LR:g})")
+    print(f"training (seed {seed}, {steps} steps): cosine schedule from {lr0:g}; test accuracy "
+          f"{got:.1%} against Adam's {base:.1%} ({got / base:.0%} of it, needs {ACC_KEPT:.0%})")
+
+
+def check_memory(setup, hidden=False):
+    """(b) Optimizer state: Adam's exactly 2x the parameter bytes, the candidate's exactly 0;
+    the peak, everything live included, lower by at least Adam's state. Hidden: both measured
+    in fresh processes, on a fresh seed and batch."""
+    batch, seed = (BATCH, 0) if not hidden else (random.choice([64, 96, 160, 192, 256]),
+                                                 random.randrange(1, 10**6))
+    # Adam first, then the candidate: each measured with nothing of the other alive, since
+    # the figure compared is the peak with everything live in the process included
+    if hidden:
+        adam = meter.measure_isolated(f"autograder.{SLUG}:adam_setup", batch=batch, seed=seed,
+                                      label="Adam")
+        cand = meter.measure_isolated(setup, batch=batch, seed=seed, label="SGD")
+    else:
+        adam = meter.measure(**_measured(_spec(adam_setup, "adam_setup", batch=batch, seed=seed)),
+                             label="Adam")
+        cand = meter.measure(**_measured(_spec(setup, "sgd_setup", batch=batch, seed=seed)),
+                             label="SGD")
+    spec = _spec(setup, "sgd_setup", batch=batch, seed=seed)
+    held = {id(p) for g in spec["optimizer"].param_groups for p in g["params"]}
+    if any(id(p) not in held for p in spec["model"].parameters()):
+        raise AssertionError("the optimizer returned does not hold every parameter of the model: "
+                             "return the optimizer that trains it")
+    where = f"[{adam.backend}: {adam.method}{', fresh processes' if hidden else ''}]"
+    params, state = adam.persistent["parameters"], adam.persistent["optimizer_state"]
+    if state != TARGET["adam"] * params:    # the course's own figure; a failure is ours
+        raise AssertionError(f"Adam's state measured {_fmt(state)}, not 2 x the parameter bytes "
+                             f"{_fmt(params)}: the baseline is not what the course says {where}")
+    if cand.persistent["parameters"] != params:
+        raise AssertionError(f"parameters measured {_fmt(cand.persistent['parameters'])}, the "
+                             f"baseline's {_fmt(params)}: keep the model as make_model builds it")
+    got = cand.persistent["optimizer_state"]
+    if got != 0:
+        copies = got / params
+        why = {1.0: ": one copy of the parameters, SGD's momentum buffer; plain SGD "
+                    "(momentum=0) keeps none",
+               2.0: ": two copies of the parameters, Adam's moments; replace Adam by SGD"}
+        raise AssertionError(f"optimizer state measured {_fmt(got)} ({copies:g} x the parameter "
+                             f"bytes {params:,}), needs exactly 0{why.get(copies, '')} {where}")
+    need = adam.total - state
+    if cand.total > need:
+        raise AssertionError(
+            f"peak including everything live: candidate {_fmt(cand.total)}, Adam's "
+            f"{_fmt(adam.total)}; without Adam's {_fmt(state)} of state it should be at most "
+            f"{_fmt(need)} (measured {adam.total - cand.total:,} bytes lower). Something else "
+            "stays alive between steps: a second optimizer, or gradients kept by "
+            f"zero_grad(set_to_none=False)? {where}")
+    print(f"memory ({'fresh processes' if hidden else 'this process'}, batch {batch}): optimizer "
+          f"state 0 bytes, Adam's {state:,} = 2 x {params:,} parameter bytes; peak including "
+          f"everything live {cand.total:,} bytes, Adam's {adam.total:,} "
+          f"({1 - cand.total / adam.total:.0%} lower)")
+
+
+def _measured(spec: dict) -> dict:
+    return {"step": spec["step"], "model": spec["model"], "optimizer": spec["optimizer"]}
+
+
+def _int(value, what) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            import numpy as np
+            if isinstance(value, np.integer):
+                return int(value)
+        except ImportError:
+            pass
+        raise AssertionError(f"{what} should return an int (bytes), got {value!r:.100}")
+    return value
+
+
+def _describe(kind, widths, frozen, precision) -> str:
+    return (f"{kind} on Linear widths {list(widths)} in {precision}"
+            + (f", first {frozen} Linear(s) frozen" if frozen else ""))
+
+
+def check_state_bytes(fn, hidden=False):
+    """(c) fn(optimizer), asked before the first step, equals the optimizer state bytes the
+    meter measures after a step, exactly. Hidden: fresh random models and optimizers, measured
+    in this process by the freshly loaded module (the setup measured is the course's own, and
+    `grading.fresh` refuses a replaced meter)."""
+    cases = [("adam", (48, 32, 16), 0, "float32"), ("sgd", (48, 32, 16), 0, "float32"),
+             ("sgd_momentum", (40, 24, 24, 8), 0, "float32"),
+             ("adamw", (40, 24, 24, 8), 1, "float32"), ("adam", (32, 64, 16), 0, "bfloat16"),
+             ("adam_amsgrad", (32, 64, 16), 0, "float32"),
+             ("sgd_nesterov", (16, 48, 8), 1, "bfloat16"), ("sgd_weight_decay", (16, 48, 8), 0, "float32"),
+             ("sgd_two_groups", (40, 24, 24, 8), 0, "float32")]
+    if hidden:
+        r = random.Random()
+        cases = [(r.choice(list(OPTIMIZERS)), tuple(8 * r.randint(1, 12) for _ in range(r.randint(3, 5))),
+                  r.randint(0, 1), r.choice(["float32", "bfloat16"])) for _ in range(3)]
+    for kind, widths, frozen, precision in cases:
+        kw = dict(kind=kind, widths=widths, frozen=frozen, precision=precision)
+        what = f"state_bytes for {_describe(**kw)}"
+        opt = optimizer_setup(**kw)["optimizer"]
+        before = [p.detach().clone() for g in opt.param_groups for p in g["params"]]
+        got = _int(fn(opt), what)
+        after = [p for g in opt.param_groups for p in g["params"]]
+        if opt.state or any(not torch.equal(a, b) for a, b in zip(after, before)):
+            raise AssertionError(f"{what}: the optimizer was stepped inside state_bytes; predict "
+                                 "from param_groups and the parameters, before any step")
+        m = meter.measure(**_measured(optimizer_setup(**kw)), label=kind)
+        want = m.persistent["optimizer_state"]
+        if got != want:
+            raise AssertionError(f"{what}: predicted {got:,} bytes, the meter measured {want:,} "
+                                 f"bytes of optimizer state after a step ({m.persistent}) "
+                                 f"[{m.backend}]")
+    print(f"state_bytes: {len(cases)} optimizers predicted exactly")
+
+
+# ---------------------------------------------------------------- figures recorded on a GPU
+def record() -> dict:
+    """What `dev.py gpu-figures` stores for this chapter: Adam, SGD with and without momentum
+    measured on the GPU's allocator, and the update's temporaries by implementation."""
+    if meter.resolve_backend(None) != "cuda":
+        raise RuntimeError("no GPU: chapter 10 records nothing on a CPU-only machine")
+    fig = lambda m: {"total": m.total, "peak": m.peak, "persistent": m.persistent,  # noqa: E731
+                     "breakdown": m.breakdown, "device": m.device}
+    steps = {k: fig(meter.measure_isolated(f"{__name__}:variant_setup", k, label=k))
+             for k in ("Adam", "SGD, cosine", "SGD + momentum 0.9, cosine")}
+    updates = {f"{k} {i}": meter.measure_isolated(f"{__name__}:update_setup", k, i).peak
+               for k in ("adam", "sgd_momentum", "sgd") for i in ("foreach", "for-loop", "fused")}
+    return {"steps": steps, "updates": updates}
