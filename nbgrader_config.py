@@ -4,9 +4,12 @@ solutions/<slug>/ is the source (with answers and hidden tests), exercises/<slug
 release that `python3 dev.py exercises` generates. submitted/, autograded/, feedback/ and
 gradebook.db (which holds the hidden tests) stay out of git.
 """
-from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, OverwriteCells, OverwriteKernelspec
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, Execute,
+                                    IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
+                                    SaveAutoGrades)
 
-from autograder.nbgrader_cells import DropDuplicateIds
+from autograder.nbgrader_cells import DropDuplicateIds, StderrIsNotFailure
 
 c = get_config()  # noqa: F821  (nbgrader provides it)
 
@@ -22,3 +25,8 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 # A student may paste a copy of a graded cell: grade the last copy, not lose the notebook.
 c.Autograde.sanitize_preprocessors = [ClearOutput, DropDuplicateIds, OverwriteKernelspec,
                                       OverwriteCells, CheckCellMetadata]
+# A warning printed while a check ran (stderr) is not a failed check: nbgrader's own list,
+# with stderr passed on as ordinary output before the grades are read.
+c.Autograde.autograde_preprocessors = [Execute, StderrIsNotFailure, IgnorePattern,
+                                       ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+                                       AssignLatePenalties, CheckCellMetadata]

@@ -199,8 +199,15 @@ def test_autograde_round_trip(course):
         i = duplicated.cells.index(cell(duplicated, gid))
         duplicated.cells.insert(i, copy.deepcopy(duplicated.cells[i]))
     del cell(duplicated, "bytes_answer").metadata.nbgrader["grade_id"]   # hand-edited metadata
+    warns = (cell(solved(SLUG), "crossover_answer").source +   # right, and noisy on stderr
+             "\nimport functools, sys, warnings\n_right = crossover\n"
+             "@functools.wraps(_right)\ndef crossover(*a, **k):\n"
+             "    warnings.warn('a library deprecation')\n"
+             "    print('progress 100%', file=sys.stderr)\n"
+             "    return _right(*a, **k)\n")
     submissions = {
         "submitted-solution": solved(SLUG),
+        "submitted-warns-on-stderr": solved(SLUG, crossover_answer=warns),
         "submitted-unchanged": release(SLUG),
         "submitted-no-sync-timer": solved(SLUG, timer_answer=wrong_timer),
         "submitted-cheat-attempt": solved(SLUG, timer_answer=cheat),
@@ -211,6 +218,7 @@ def test_autograde_round_trip(course):
     }
     assert c.grade(submissions) == {
         "submitted-solution": 10,
+        "submitted-warns-on-stderr": 10,   # a warning is not a failed check
         "submitted-unchanged": 0,
         "submitted-no-sync-timer": 7,
         "submitted-cheat-attempt": 7,      # visible check patched away, hidden one still fails
@@ -219,5 +227,8 @@ def test_autograde_round_trip(course):
         "submitted-deleted-test-cell": 10,  # the check was put back and run
         "submitted-tampered-metadata": 10,  # copies and broken metadata: graded, not lost
     }
+    noisy = "".join(o.get("text", "") for o in cell(c.graded("submitted-warns-on-stderr"),
+                                                     "crossover_check").outputs)
+    assert "a library deprecation" in noisy and "progress 100%" in noisy   # still shown
     restored = c.graded("submitted-deleted-test-cell")
     assert "was missing from the submission" in cell(restored, "crossover_check").source
