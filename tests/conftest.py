@@ -108,9 +108,32 @@ class Course:
     def graded(self, student) -> nbformat.NotebookNode:
         return read(self.root / "autograded" / student / self.slug / f"{self.slug}.ipynb")
 
+    def output(self, student, grade_id=None, clean=False) -> str:
+        """What the graded notebook (or its cell `grade_id`) printed, tracebacks included;
+        clean=True also asserts that no cell of it raised."""
+        nb = self.graded(student)
+        outs = [o for x in ([cell(nb, grade_id)] if grade_id else nb.cells) for o in x.get("outputs", [])]
+        if clean:
+            assert "error" not in {o.get("output_type") for o in outs}, f"{student}: a cell raised"
+        return "".join(o.get("text", "") + "".join(o.get("traceback", [])) for o in outs)
+
 
 @pytest.fixture
 def course(tmp_path):
     def make(slug, timeout=60):
         return Course(tmp_path, slug, timeout)
     return make
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Part III's steps are tiny: one torch thread runs them faster than two contended ones,
+    here and in the measuring subprocesses (they inherit OMP_NUM_THREADS). No figure depends
+    on it: the meter counts bytes, and one thread or two give the same losses and accuracies."""
+    import torch
+    mp, threads = pytest.MonkeyPatch(), torch.get_num_threads()
+    mp.setenv("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    mp.undo()

@@ -227,8 +227,7 @@ def test_autograde_round_trip(course):
         "submitted-deleted-test-cell": 10,  # the check was put back and run
         "submitted-tampered-metadata": 10,  # copies and broken metadata: graded, not lost
     }
-    noisy = "".join(o.get("text", "") for o in cell(c.graded("submitted-warns-on-stderr"),
-                                                     "crossover_check").outputs)
+    noisy = c.output("submitted-warns-on-stderr", "crossover_check")
     assert "a library deprecation" in noisy and "progress 100%" in noisy   # still shown
     restored = c.graded("submitted-deleted-test-cell")
     assert "was missing from the submission" in cell(restored, "crossover_check").source

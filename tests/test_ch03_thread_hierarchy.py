@@ -1,5 +1,4 @@
 """Chapter 3: the checks fail the known-wrong answers for the right reason, and nbgrader grades right."""
-import numpy as np
 import pytest
 from numba import cuda
 

@@ -149,8 +149,7 @@ def test_autograde_round_trip(course):
         "submitted-adam-one-state": 4,         # parts 1 and 2 lost, part 3 kept
         "submitted-frozen-outputs-cheat": 2,   # part 2 lost; part 3's visible check patched
     }                                          # away, its hidden one refuses the patched meter
-    graded = c.graded("submitted-solution")
-    out = "".join(o.get("text", "") for x in graded.cells for o in x.get("outputs", []))
+    out = c.output("submitted-solution")
     assert "1 models within 1% of the meter" in out and "storage tracker" in out
     cheat = cell(c.graded("submitted-frozen-outputs-cheat"), "saved_check")
     assert "replaced in this notebook" in "".join(str(o) for o in cheat.outputs)

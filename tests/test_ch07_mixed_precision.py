@@ -5,22 +5,12 @@ import torch.nn.functional as F
 
 from autograder import ch07_mixed_precision as ch07, meter
 from autograder.ch07_mixed_precision import amp_settings, make_data, make_model
-from conftest import cell, release, solved
+from conftest import release, solved
 
 SLUG = "ch07_mixed_precision"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These steps are tiny: one thread runs them faster than two contended ones, here and in
-    the kernels and measuring subprocesses (they inherit OMP_NUM_THREADS). No figure depends
-    on it: the meter counts bytes."""
-    mp, threads = pytest.MonkeyPatch(), torch.get_num_threads()
-    mp.setenv("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny steps: see conftest.one_thread
 
 
 # ---------------------------------------------------------------- known-wrong answers
@@ -194,13 +184,9 @@ def test_autograde_round_trip(course):
         "submitted-cast-model": 7,                     # less memory, but not the same training
         "submitted-autocast-backward-only": 6,         # right, and no reduction
     }
-    graded = c.graded("submitted-solution")           # the solution ran top to bottom
-    text = "".join(o.get("text", "") for x in graded.cells for o in x.get("outputs", []))
-    assert "error" not in {o.get("output_type") for x in graded.cells for o in x.get("outputs", [])}
+    text = c.output("submitted-solution", clean=True)  # the solution ran top to bottom
     assert "reduction (fresh processes" in text and "fp16_roundtrip: 10 cases right" in text
     assert "parameters + gradients + optimizer state" in text
-    cheat = c.graded("submitted-no-technique-cheat-wrong-roundtrip")
-    out = "".join(o.get("text", "") + "".join(o.get("traceback", []))
-                  for o in cell(cheat, "reduction_check").outputs)
+    out = c.output("submitted-no-technique-cheat-wrong-roundtrip", "reduction_check")
     assert "reduction (this process" in out                                  # fooled, then caught
     assert "replaced in this notebook: autograder.meter.measure" in out

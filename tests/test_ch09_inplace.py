@@ -5,24 +5,14 @@ import pytest
 import torch
 
 from autograder import ch09_inplace as ch09
-from conftest import cell, release, solved
+from conftest import release, solved
 
 SLUG = "ch09_inplace"
 ACT = ch09.ROWS * ch09.COLS * 4       # (a): one activation, 2048 * 256 * 4 bytes = 2 MiB
 UNIT = ch09.BATCH * ch09.WIDTH * 4    # (b): one activation, 1024 * 64 * 4 bytes = 256 KiB
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These steps are tiny: one thread runs them faster than two contended ones, here and in
-    the kernels and measuring subprocesses (they inherit OMP_NUM_THREADS). No figure depends
-    on it: the meter counts bytes."""
-    mp, threads = pytest.MonkeyPatch(), torch.get_num_threads()
-    mp.setenv("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny steps: see conftest.one_thread
 
 
 # ---------------------------------------------------------------- known-wrong answers
@@ -231,12 +221,8 @@ def test_autograde_round_trip(course):
         # the caller's x changed (inference's 5 lost), gradients wrong (3 lost)
         "submitted-overwrites-input-data-dodge": 2,
     }
-    graded = c.graded("submitted-solution")           # the solution ran top to bottom
-    outputs = [o for x in graded.cells for o in x.get("outputs", [])]
-    assert "error" not in {o.get("output_type") for o in outputs}
-    text = "".join(o.get("text", "") for o in outputs)
+    text = c.output("submitted-solution", clean=True)  # the solution ran top to bottom
     assert "inference peak (fresh process" in text and "training forward (fresh process" in text
     assert "read_inplace_error: 12 chains read right" in text
-    broken = c.graded("submitted-breaks-autograd-swapped-versions")
-    out = "".join("".join(o.get("traceback", [])) for o in cell(broken, "training_check").outputs)
+    out = c.output("submitted-breaks-autograd-swapped-versions", "training_check")
     assert "is at version 3; expected version 2" in out

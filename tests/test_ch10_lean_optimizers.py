@@ -5,22 +5,12 @@ import torch.nn.functional as F
 
 from autograder import ch10_lean_optimizers as ch10, meter
 from autograder.ch10_lean_optimizers import batches, make_model
-from conftest import cell, release, solved
+from conftest import release, solved
 
 SLUG = "ch10_lean_optimizers"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These steps are tiny: one thread runs them faster than two contended ones, here and in
-    the kernels and measuring subprocesses (they inherit OMP_NUM_THREADS). No figure depends
-    on it: the meter counts bytes, and one thread or two give the same accuracies here."""
-    mp, threads = pytest.MonkeyPatch(), torch.get_num_threads()
-    mp.setenv("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny steps: see conftest.one_thread
 
 
 # ---------------------------------------------------------------- known-wrong answers
@@ -216,12 +206,8 @@ def test_autograde_round_trip(course):
         "submitted-momentum": 6,                 # learns, keeps a velocity per parameter
         "submitted-adam-rate-no-amsgrad": 4,     # no state, but does not learn; wrong prediction
     }
-    graded = c.graded("submitted-solution")     # the solution ran top to bottom
-    outputs = [o for x in graded.cells for o in x.get("outputs", [])]
-    assert "error" not in {o.get("output_type") for o in outputs}
-    text = "".join(o.get("text", "") for o in outputs)
+    text = c.output("submitted-solution", clean=True)  # the solution ran top to bottom
     assert "memory (fresh processes" in text and "state_bytes: 3 optimizers predicted" in text
     assert text.count("training (seed") == 2
-    out = "".join(o.get("text", "") + "".join(o.get("traceback", []))
-                  for o in cell(c.graded("submitted-momentum"), "memory_check").outputs)
+    out = c.output("submitted-momentum", "memory_check")
     assert "SGD's momentum buffer" in out

@@ -1,7 +1,5 @@
 """The repository's own rules: generated files match their sources, notebooks carry no outputs."""
-import filecmp
 import shutil
-from pathlib import Path
 
 import nbformat
 import pytest
