@@ -4,16 +4,17 @@ A student's notebook runs in the same kernel as the tests that grade it, so an a
 could replace `autograder.ch01_cpu_vs_gpu.check_bytes` with a function that passes
 everything. `fresh(slug)` loads the chapter's checks module again from its file, under a
 private name, so such a replacement does not reach the hidden tests; and it refuses to grade
-when a function or class of the course's other modules (the meter, the kernel runners) has been
-replaced, since the fresh module would call those.
+when a function, a class or a class's method of the course's other modules (the meter, the
+kernel runners) has been replaced, since the fresh module would call those.
 
-Known limitations: a submission that patches Python itself (builtins, importlib), a method of
-a course class, or the libraries a check uses can still interfere; the memory meter's isolated
+Known limitations: a submission that patches Python itself (builtins, importlib), a class's
+data attributes, or the libraries a check uses can still interfere; the memory meter's isolated
 subprocess path is the stronger guard, used where a figure is graded.
 """
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import importlib.util
 import inspect
@@ -46,11 +47,31 @@ def replaced() -> list[str]:
             value = getattr(module, attr, None)
             code = getattr(inspect.unwrap(value), "__code__", None) if callable(value) else None
             if isinstance(value, type):
-                ok = value.__module__ == name
-            else:
-                ok = code is not None and Path(code.co_filename).resolve() == Path(file).resolve()
-            if not ok:
+                if value.__module__ != name:
+                    found.append(f"{name}.{attr}")
+                found += [f"{name}.{attr}.{m}" for m in _replaced_methods(value, file)]
+            elif not (code is not None and _same_file(code.co_filename, file)):
                 found.append(f"{name}.{attr}")
+    return found
+
+
+def _same_file(a: str, b: str) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def _replaced_methods(cls: type, file: str) -> list[str]:
+    """Methods of `cls` whose code is not from `file` (`meter._Zygote.run = fake` is as good as
+    replacing `measure_isolated`), bar those `dataclasses` writes for a dataclass."""
+    generated = dataclasses.is_dataclass(cls)
+    found = []
+    for attr, value in vars(cls).items():
+        fn = inspect.unwrap(value.__func__ if isinstance(value, (classmethod, staticmethod)) else value)
+        code = getattr(fn, "__code__", None)
+        if code is None or _same_file(code.co_filename, file):
+            continue
+        if generated and code.co_filename == "<string>" and attr.startswith("__"):
+            continue
+        found.append(attr)
     return found
 
 

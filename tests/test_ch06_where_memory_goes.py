@@ -6,7 +6,7 @@ import torch
 
 matplotlib.use("Agg")
 
-from autograder import ch06_where_memory_goes as ch06, meter  # noqa: E402
+from autograder import ch06_where_memory_goes as ch06, grading, meter  # noqa: E402
 from autograder.grading import fresh  # noqa: E402
 from conftest import cell, release, solved  # noqa: E402
 
@@ -59,6 +59,16 @@ def saved_no_target(widths, batch):
 def test_hidden_checks_refuse_a_replaced_isolated_measurement(monkeypatch):
     monkeypatch.setattr(meter, "measure_isolated", lambda *a, **k: None)   # a student's "help"
     with pytest.raises(AssertionError, match="replaced in this notebook: autograder.meter.measure_isolated"):
+        fresh(SLUG)
+
+
+def test_hidden_checks_refuse_a_replaced_method_of_the_meter(monkeypatch):
+    import importlib, pkgutil, autograder
+    for m in pkgutil.iter_modules(autograder.__path__):      # every course module untouched...
+        importlib.import_module(f"autograder.{m.name}")
+    assert grading.replaced() == []             # ...passes: its classes, dataclasses included
+    monkeypatch.setattr(meter._Zygote, "run", classmethod(lambda cls, *a: 0))
+    with pytest.raises(AssertionError, match="replaced in this notebook: autograder.meter._Zygote.run"):
         fresh(SLUG)
 
 
