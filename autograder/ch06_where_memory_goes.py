@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import meter
+from . import grading, meter
 
 SLUG = "ch06_where_memory_goes"
 FALLBACK = ("The meter's CPU storage tracker measures parameters, gradients, optimizer state "
@@ -227,18 +227,6 @@ def record() -> dict:
 
 
 # ---------------------------------------------------------------- the checks
-def _int(value, what) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            import numpy as np
-            if isinstance(value, np.integer):
-                return int(value)
-        except ImportError:
-            pass
-        raise AssertionError(f"{what} should return an int (bytes), got {value!r}")
-    return value
-
-
 def _isolated(**kw) -> meter.Measurement:
     """The step measured in a fresh process (a replaced meter is refused by `grading.fresh`)."""
     m = meter.measure_isolated(f"autograder.{SLUG}:mlp_setup", **kw)
@@ -262,7 +250,7 @@ def check_bytes_per_parameter(fn, hidden=False):
     for o, p in cases:
         kw = dict(widths=widths, batch=8, optimizer=o, precision=p)
         m = _isolated(**kw) if hidden else measure_mlp(**kw)
-        got = _int(fn(o, p), f"bytes_per_parameter({o!r}, {p!r})")
+        got = grading.answer_int(fn(o, p), f"bytes_per_parameter({o!r}, {p!r})")
         measured = sum(m.persistent.values())
         assert got * n == measured, (
             f"bytes_per_parameter({o!r}, {p!r}) = {got}: for {n:,} parameters that predicts "
@@ -290,7 +278,7 @@ def check_persistent(fn, hidden=False):
         if not isinstance(got, dict):
             raise AssertionError(f"{what} should return a dict of bytes by kind, got {got!r}")
         for kind, want in m.persistent.items():
-            g = _int(got.get(kind), f"{what}[{kind!r}]")
+            g = grading.answer_int(got.get(kind), f"{what}[{kind!r}]")
             assert g == want, (f"{what}: {kind.replace('_', ' ')} predicted {g:,} bytes, the "
                                f"meter measured {want:,} bytes [{m.backend}]")
     print(f"persistent bytes: {len(cases)} models match the meter exactly")
@@ -304,7 +292,7 @@ def check_saved(fn, hidden=False, rtol=0.01):
         cases = [(_draw(r, 1, 4), 8 * r.randint(1, 16))]
     for widths, batch in cases:
         m = _isolated(widths=widths, batch=batch) if hidden else measure_mlp(widths, batch)
-        got = _int(fn(list(widths), batch), f"saved_bytes({widths}, {batch})")
+        got = grading.answer_int(fn(list(widths), batch), f"saved_bytes({widths}, {batch})")
         assert abs(got - m.saved) <= rtol * m.saved, (
             f"saved_bytes({widths}, batch={batch}): predicted {got:,} bytes, the meter measured "
             f"{m.saved:,} bytes saved for backward at once (needs within {rtol:.0%}); "

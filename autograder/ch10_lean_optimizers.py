@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import meter
+from . import grading, meter
 
 SLUG = "ch10_lean_optimizers"
 FALLBACK = ("The optimizers run on the CPU here; the meter's CPU storage tracker counts the "
@@ -368,18 +368,6 @@ def _measured(spec: dict) -> dict:
     return {"step": spec["step"], "model": spec["model"], "optimizer": spec["optimizer"]}
 
 
-def _int(value, what) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            import numpy as np
-            if isinstance(value, np.integer):
-                return int(value)
-        except ImportError:
-            pass
-        raise AssertionError(f"{what} should return an int (bytes), got {value!r:.100}")
-    return value
-
-
 def _describe(kind, widths, frozen, precision) -> str:
     return (f"{kind} on Linear widths {list(widths)} in {precision}"
             + (f", first {frozen} Linear(s) frozen" if frozen else ""))
@@ -405,7 +393,7 @@ def check_state_bytes(fn, hidden=False):
         what = f"state_bytes for {_describe(**kw)}"
         opt = optimizer_setup(**kw)["optimizer"]
         before = [p.detach().clone() for g in opt.param_groups for p in g["params"]]
-        got = _int(fn(opt), what)
+        got = grading.answer_int(fn(opt), what)
         after = [p for g in opt.param_groups for p in g["params"]]
         if opt.state or any(not torch.equal(a, b) for a, b in zip(after, before)):
             raise AssertionError(f"{what}: the optimizer was stepped inside state_bytes; predict "

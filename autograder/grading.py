@@ -75,6 +75,20 @@ def _replaced_methods(cls: type, file: str) -> list[str]:
     return found
 
 
+def answer_int(value, what: str) -> int:
+    """A student's byte count as an int (NumPy's integers too), or a failed check that says
+    what came back instead: a float of bytes is a sign of a formula gone wrong."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            import numpy as np
+            if isinstance(value, np.integer):
+                return int(value)
+        except ImportError:
+            pass
+        raise AssertionError(f"{what} should return an int (bytes), got {value!r:.100}")
+    return value
+
+
 def fresh(slug: str):
     """The checks module of chapter `slug`, loaded anew from its file."""
     path = HERE / f"{slug}.py"
