@@ -43,10 +43,6 @@ OPTIMIZERS = tuple(STATE_COPIES)
 PAGE_WIDTHS, PAGE_BATCH = [256, 1024, 1024, 1024, 256], 512   # the page's model
 
 
-def _device() -> str:
-    return "cuda" if meter.resolve_backend(None) == "cuda" else "cpu"
-
-
 # ---------------------------------------------------------------- the model the chapter measures
 def make_mlp(widths, frozen: int = 0, bias: bool = True, precision: str = "float32",
              device: str = "cpu", seed: int = 0) -> nn.Sequential:
@@ -73,7 +69,7 @@ def make_optimizer(name: str, params):
 def mlp_setup(widths, batch: int, optimizer: str = "adam", precision: str = "float32",
               frozen: int = 0, bias: bool = True, seq: int | None = None, seed: int = 0) -> dict:
     """The chapter's training step, for `meter.measure` or `measure_isolated` (by name)."""
-    dev = _device()
+    dev = meter.resolve_backend()
     model = make_mlp(widths, frozen, bias, precision, dev, seed)
     opt = make_optimizer(optimizer, model.parameters())
     shape = (batch,) if seq is None else (batch, seq)
@@ -176,7 +172,7 @@ def calculator():
 def allocator_demo() -> list[dict]:
     """Allocated and reserved bytes as tensors come and go, and what empty_cache() returns.
     A live tensor keeps its block; a small live tensor keeps its whole 2 MiB segment."""
-    if _device() != "cuda":
+    if meter.resolve_backend() != "cuda":
         raise RuntimeError("no GPU: allocated and reserved memory are CUDA allocator figures")
     c = torch.cuda
     rows = []
@@ -204,7 +200,7 @@ def allocator_demo() -> list[dict]:
 def record() -> dict:
     """What `dev.py gpu-figures` stores for this chapter: the page's step on the allocator,
     its summary, a snapshot's size, and the allocator walk-through."""
-    if _device() != "cuda":
+    if meter.resolve_backend() != "cuda":
         raise RuntimeError("no GPU: chapter 6 records allocator figures on a CUDA GPU only")
     m = measure_mlp(PAGE_WIDTHS, PAGE_BATCH, label="fp32 Adam")
     s = mlp_setup(PAGE_WIDTHS, PAGE_BATCH)

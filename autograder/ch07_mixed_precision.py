@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import meter
+from . import grading, meter
 
 SLUG = "ch07_mixed_precision"
 FALLBACK = ("Autocast runs on the CPU here; the meter's CPU storage tracker measures the same "
@@ -195,14 +195,6 @@ def underflow_demo(scale: float = 2.0**16, seed: int = 0) -> dict[str, torch.Ten
 
 
 # ---------------------------------------------------------------- the checks
-def _spec(setup, batch, seed, who):
-    spec = setup(batch=batch, seed=seed)
-    if not (isinstance(spec, dict) and callable(spec.get("step"))):
-        raise AssertionError(f"{who}(batch, seed) should return a dict with keys 'step', 'model' "
-                             f"and 'optimizer', like fp32_setup; got {type(spec).__name__}")
-    return spec
-
-
 def _persistent(spec) -> dict[str, int]:
     params = list(spec["model"].parameters())
     state = [v for s in spec["optimizer"].state.values() for v in s.values()
@@ -215,7 +207,8 @@ def _persistent(spec) -> dict[str, int]:
 def check_parity(setup, hidden=False):
     """(a) Loss parity with the fp32 baseline, step by step, and float32 master weights."""
     batch, seed = (PARITY_BATCH, 0) if not hidden else (random.choice([96, 128, 160]), random.randrange(1, 10**6))
-    ref, got = _spec(fp32_setup, batch, seed, "fp32_setup"), _spec(setup, batch, seed, "amp_setup")
+    ref, got = (grading.setup_spec(s, who, "fp32_setup", batch=batch, seed=seed)
+                for s, who in ((fp32_setup, "fp32_setup"), (setup, "amp_setup")))
     for i in range(PARITY_STEPS):
         want, have = float(ref["step"]()), got["step"]()
         if not isinstance(have, (torch.Tensor, float)) or (isinstance(have, torch.Tensor) and have.numel() != 1):
@@ -250,8 +243,9 @@ def check_reduction(setup, hidden=False):
     else:
         batch, seed = BATCH, 0
         base, cand = (meter.measure(s["step"], model=s["model"], optimizer=s["optimizer"], label=l)
-                      for s, l in ((_spec(fp32_setup, batch, seed, "fp32_setup"), "fp32"),
-                                   (_spec(setup, batch, seed, "amp_setup"), "autocast")))
+                      for s, l in ((grading.setup_spec(f, who, "fp32_setup", batch=batch, seed=seed), l)
+                                   for f, who, l in ((fp32_setup, "fp32_setup", "fp32"),
+                                                     (setup, "amp_setup", "autocast"))))
     c = meter.compare(base, cand, what="peak")
     try:
         got = meter.require_reduction(c, at_least=TARGET)

@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import meter
+from . import grading, meter
+from .ch07_mixed_precision import train  # noqa: F401  (the same loop: a setup's losses, with a bar)
 
 SLUG = "ch08_bf16"
 FALLBACK = ("bfloat16 runs on the CPU here (converted to float32 inside each kernel unless the "
@@ -253,28 +254,7 @@ def fp16_setup(batch: int = BATCH, seed: int = 0) -> dict:
     return bf16_setup(batch, seed, torch.float16)
 
 
-def train(setup, steps: int = 40, batch: int = PARITY_BATCH, seed: int = 0, progress=None) -> list[float]:
-    """The losses of `steps` steps of a setup's step, as floats."""
-    spec = setup(batch=batch, seed=seed)
-    it = range(steps)
-    if progress:
-        from tqdm.auto import tqdm
-        it = tqdm(it, desc=progress, unit="step")
-    losses = [float(spec["step"]()) for _ in it]
-    if progress:
-        print(f"{progress}: {steps} steps, loss {losses[0]:.4f} -> {losses[-1]:.4f}")
-    return losses
-
-
 # ---------------------------------------------------------------- the checks
-def _spec(setup, batch, seed, who):
-    spec = setup(batch=batch, seed=seed)
-    if not (isinstance(spec, dict) and callable(spec.get("step"))):
-        raise AssertionError(f"{who}(batch, seed) should return a dict with keys 'step', 'model' "
-                             f"and 'optimizer', like fp32_setup; got {type(spec).__name__}")
-    return spec
-
-
 def _run(fn, *args, **kwargs):
     """fn(...), with a dtype mismatch inside the step turned into a message that says why."""
     try:
@@ -293,7 +273,8 @@ def _measure(spec, label):
 def check_parity(setup, hidden=False):
     """(a) Step by step, the losses stay within LOSS_RTOL of the fp32 baseline's, and finite."""
     batch, seed = (PARITY_BATCH, 0) if not hidden else (random.choice([96, 128, 160]), random.randrange(1, 10**6))
-    ref, got = _spec(fp32_setup, batch, seed, "fp32_setup"), _spec(setup, batch, seed, "bf16_setup")
+    ref, got = (grading.setup_spec(s, who, "fp32_setup", batch=batch, seed=seed)
+                for s, who in ((fp32_setup, "fp32_setup"), (setup, "bf16_setup")))
     peak_input = float(make_data(batch, seed)[0].abs().max())
     for i in range(PARITY_STEPS):
         want, have = float(ref["step"]()), _run(got["step"])
@@ -332,8 +313,10 @@ def check_memory(setup, hidden=False):
         cand = _run(meter.measure_isolated, setup, batch=batch, seed=seed, label="bf16")
     else:
         batch, seed = BATCH, 0
-        base = _measure(_spec(fp32_setup, batch, seed, "fp32_setup"), "fp32")
-        cand = _measure(_spec(setup, batch, seed, "bf16_setup"), "bf16")
+        base = _measure(grading.setup_spec(fp32_setup, "fp32_setup", "fp32_setup", batch=batch, seed=seed),
+                        "fp32")
+        cand = _measure(grading.setup_spec(setup, "bf16_setup", "fp32_setup", batch=batch, seed=seed),
+                        "bf16")
     wrong = not_bf16(cand.persistent, cand.backend)
     if wrong:
         raise AssertionError(f"persistent bytes not halved (batch {batch}): {'; '.join(wrong)}; "

@@ -56,15 +56,11 @@ TARGET = {"adam": 2, "sgd_momentum": 1, "sgd": 0}   # COURSE.md: state = copies 
 
 
 # ---------------------------------------------------------------- the task
-def _device() -> str:
-    return "cuda" if meter.resolve_backend(None) == "cuda" else "cpu"
-
-
 def make_model(seed: int = 0) -> nn.Sequential:
     """IN -> HIDDEN -> HIDDEN -> CLASSES with ReLU between, on the meter's device."""
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(IN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(),
-                         nn.Linear(HIDDEN, CLASSES)).to(_device())
+                         nn.Linear(HIDDEN, CLASSES)).to(meter.resolve_backend())
 
 
 def make_data(seed: int = 0):
@@ -75,7 +71,7 @@ def make_data(seed: int = 0):
     which = torch.randint(0, CLASSES * BLOBS, (N_TRAIN + N_TEST,), generator=g)
     x = centers[which] + SPREAD * torch.randn(N_TRAIN + N_TEST, IN, generator=g)
     y = which % CLASSES
-    dev = _device()
+    dev = meter.resolve_backend()
     return (x[:N_TRAIN].to(dev), y[:N_TRAIN].to(dev), x[N_TRAIN:].to(dev), y[N_TRAIN:].to(dev))
 
 
@@ -209,7 +205,7 @@ def optimizer_setup(kind: str, widths=(48, 32, 16), frozen: int = 0, precision: 
     """ch06's MLP of Linear `widths` (the first `frozen` Linears frozen, still handed to the
     optimizer) with optimizer `kind`, and an MSE step: a setup for the meter, by name too."""
     from .ch06_where_memory_goes import DTYPES, make_mlp
-    dev = _device()
+    dev = meter.resolve_backend()
     model = make_mlp(list(widths), frozen, True, precision, dev, seed)
     opt = OPTIMIZERS[kind](model.parameters())
     x = torch.randn(batch, widths[0], device=dev, dtype=DTYPES[precision])
@@ -249,7 +245,7 @@ def update_setup(kind: str = "adam", impl: str = "foreach", widths=(IN, HIDDEN, 
     tensor at a time), "fused" (one kernel per group, no temporaries) or "default" (what torch
     picks when not told: foreach for CUDA tensors, the for-loop otherwise)."""
     torch.manual_seed(seed)
-    dev = _device()
+    dev = meter.resolve_backend()
     model = nn.Sequential(*[nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:])]).to(dev)
     for p in model.parameters():
         p.grad = torch.randn_like(p)
@@ -263,17 +259,6 @@ def update_setup(kind: str = "adam", impl: str = "foreach", widths=(IN, HIDDEN, 
 
 
 # ---------------------------------------------------------------- the checks
-def _spec(setup, who, **kw):
-    spec = setup(**kw)
-    if not (isinstance(spec, dict) and callable(spec.get("step"))
-            and isinstance(spec.get("optimizer"), torch.optim.Optimizer)
-            and isinstance(spec.get("model"), nn.Module)):
-        raise AssertionError(f"{who}(batch, seed, steps) should return a dict with keys 'step', "
-                             f"'model' and 'optimizer' (a torch.optim optimizer), like "
-                             f"adam_setup; got {spec!r:.200}")
-    return spec
-
-
 def _fmt(n: int) -> str:
     return f"{n:,} bytes ({n / 2**20:.2f} MiB)"
 
@@ -288,7 +273,7 @@ def check_training(setup, hidden=False):
     least ACC_KEPT of Adam's, trained from the same weights on the same batches."""
     seed, steps = (0, STEPS) if not hidden else (random.randrange(1, 10**6), random.choice([160, 200]))
     base = train(adam_setup, steps=steps, seed=seed)["accuracy"]
-    spec = _spec(setup, "sgd_setup", batch=BATCH, seed=seed, steps=steps)
+    spec = grading.setup_spec(setup, "sgd_setup", "adam_setup", batch=BATCH, seed=seed, steps=steps)
     group = spec["optimizer"].param_groups[0]
     lr0 = group["lr"]
     for t in range(steps):
@@ -325,11 +310,13 @@ def check_memory(setup, hidden=False):
                                       label="Adam")
         cand = meter.measure_isolated(setup, batch=batch, seed=seed, label="SGD")
     else:
-        adam = meter.measure(**_measured(_spec(adam_setup, "adam_setup", batch=batch, seed=seed)),
+        adam = meter.measure(**_measured(grading.setup_spec(adam_setup, "adam_setup", "adam_setup",
+                                                            batch=batch, seed=seed)),
                              label="Adam")
-        cand = meter.measure(**_measured(_spec(setup, "sgd_setup", batch=batch, seed=seed)),
+        cand = meter.measure(**_measured(grading.setup_spec(setup, "sgd_setup", "adam_setup",
+                                                            batch=batch, seed=seed)),
                              label="SGD")
-    spec = _spec(setup, "sgd_setup", batch=batch, seed=seed)
+    spec = grading.setup_spec(setup, "sgd_setup", "adam_setup", batch=batch, seed=seed)
     held = {id(p) for g in spec["optimizer"].param_groups for p in g["params"]}
     if any(id(p) not in held for p in spec["model"].parameters()):
         raise AssertionError("the optimizer returned does not hold every parameter of the model: "

@@ -75,6 +75,19 @@ def _replaced_methods(cls: type, file: str) -> list[str]:
     return found
 
 
+def setup_spec(setup, who: str, like: str, **kw) -> dict:
+    """setup(**kw), checked to be what a chapter grades a step from (a dict with the step, the
+    model and the optimizer): a message naming what came back instead of a KeyError later."""
+    import torch
+    spec = setup(**kw)
+    if not (isinstance(spec, dict) and callable(spec.get("step"))
+            and isinstance(spec.get("model"), torch.nn.Module)
+            and isinstance(spec.get("optimizer"), torch.optim.Optimizer)):
+        raise AssertionError(f"{who}({', '.join(kw)}) should return a dict with keys 'step', 'model' "
+                             f"and 'optimizer' (a torch.optim optimizer), like {like}; got {spec!r:.200}")
+    return spec
+
+
 def answer_int(value, what: str) -> int:
     """A student's byte count as an int (NumPy's integers too), or a failed check that says
     what came back instead: a float of bytes is a sign of a formula gone wrong."""
