@@ -588,6 +588,7 @@ class _Zygote:
     read at import), or when the old one died."""
     _lock = threading.Lock()
     _proc: subprocess.Popen | None = None
+    _err: Any = None          # the zygote's stderr, a temporary file
     _key: tuple = ()
     _buf = b""
 
@@ -603,10 +604,9 @@ class _Zygote:
                     pid = int(cls._line(timeout + 120))     # the first call waits for the import
                     break
                 except (OSError, EOFError, ValueError):
-                    cls._stop()
+                    why = cls._stop()
                     if attempt == 2:
-                        raise MeterError("the measuring process could not start: "
-                                         + cls._stderr()) from None
+                        raise MeterError("the measuring process could not start: " + why) from None
             try:
                 return int(cls._line(timeout))
             except subprocess.TimeoutExpired:
@@ -616,8 +616,7 @@ class _Zygote:
                     cls._line(30)
                 raise
             except (OSError, EOFError, ValueError):
-                cls._stop()
-                raise MeterError("the measuring process died: " + cls._stderr()) from None
+                raise MeterError("the measuring process died: " + cls._stop()) from None
 
     @classmethod
     def _start(cls) -> subprocess.Popen:
@@ -625,8 +624,9 @@ class _Zygote:
         if cls._proc is not None and (cls._proc.poll() is not None or key != cls._key):
             cls._stop()
         if cls._proc is None:
+            cls._err = tempfile.TemporaryFile()
             cls._proc = subprocess.Popen([sys.executable, "-I", "-c", _ZYGOTE], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=tempfile.TemporaryFile())
+                                         stdout=subprocess.PIPE, stderr=cls._err)
             cls._key, cls._buf = key, b""
         return cls._proc
 
@@ -646,20 +646,17 @@ class _Zygote:
         return line.decode()
 
     @classmethod
-    def _stderr(cls) -> str:
-        with contextlib.suppress(Exception):
-            f = cls._proc.stderr
-            f.seek(0)
-            return f.read().decode(errors="replace")[-2000:]
-        return ""
-
-    @classmethod
-    def _stop(cls) -> None:
-        if cls._proc is not None:
+    def _stop(cls) -> str:
+        """Ends the zygote; returns the end of what it wrote to stderr (why it died, if it did)."""
+        proc, cls._proc, said = cls._proc, None, ""
+        if proc is not None:
             with contextlib.suppress(Exception):
-                cls._proc.kill()
-                cls._proc.wait(5)
-        cls._proc = None
+                proc.kill()
+                proc.wait(5)
+            with contextlib.suppress(Exception), cls._err as f:
+                f.seek(0)
+                said = f.read().decode(errors="replace")[-2000:]
+        return said
 
 
 def _zygote_main() -> int:

@@ -343,6 +343,14 @@ def test_isolated_children_are_forked_warm_killed_on_time_and_restarted_on_a_new
     assert meter._Zygote._proc.pid != zygote
 
 
+
+def test_a_measuring_process_that_cannot_start_says_why(monkeypatch):
+    monkeypatch.setattr(meter, "_ZYGOTE", "import sys; sys.exit('no torch here, on purpose')")
+    monkeypatch.setenv("COURSE_METER_TEST", "broken")            # a new zygote, the broken one
+    with pytest.raises(MeterError, match="could not start: no torch here, on purpose"):
+        measure_isolated("autograder.meter_agreement:mlp")
+
+
 # ---------------------------------------------------------------- pictures
 def test_plots_draw_every_kind():
     step, model, opt = linear_step("adam")
