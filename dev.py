@@ -68,11 +68,11 @@ def test(*args):
 
 
 def exercises():
-    return run(venv(), "-m", "autograder.release")
+    return run(venv(), "-m", "autograder.grading.release")
 
 
 def gpu_figures(*args):
-    return run(sys.executable, "-m", "autograder.record", *args)
+    return run(sys.executable, "-m", "autograder.grading.record", *args)
 
 
 COMMANDS = {"book": book, "test": test, "exercises": exercises, "gpu-figures": gpu_figures}

@@ -9,7 +9,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
                                     SaveAutoGrades)
 
-from autograder.nbgrader_cells import DropDuplicateIds, StderrIsNotFailure
+from autograder.grading.preprocessors import DropDuplicateIds, StderrIsNotFailure
 
 c = get_config()  # noqa: F821  (nbgrader provides it)
 

@@ -16,9 +16,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder.release import tool_env
+from autograder.grading.release import tool_env
 
 ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 
 
 def read(path) -> nbformat.NotebookNode:
@@ -46,6 +47,26 @@ def cell(nb, grade_id):
         if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
             return c
     raise KeyError(grade_id)
+
+
+def scenario(slug: str, situation: str) -> dict[str, str]:
+    """The answer cells of one situation a test grades, from tests/scenarios/<slug>/<situation>.py.
+
+    The file is a student's answers in cell form: each `# %% <grade_id>` line starts the cell of
+    that grade id (what `solved(slug, **scenario(...))` puts in the notebook); text before the
+    first such line is a comment on the situation, and is left out.
+    """
+    path = SCENARIOS / slug / f"{situation}.py"
+    cells, current = {}, None
+    for line in path.read_text().splitlines(keepends=True):
+        if line.startswith("# %% "):
+            current = line[5:].strip()
+            cells[current] = ""
+        elif current is not None:
+            cells[current] += line
+    if not cells:
+        raise ValueError(f"{path}: no '# %% <grade_id>' cell")
+    return {gid: text.strip("\n") + "\n" for gid, text in cells.items()}
 
 
 def solved(slug, **answers) -> nbformat.NotebookNode:

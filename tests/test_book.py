@@ -3,8 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autograder import release
-from autograder.release import tool_env
+from autograder.grading import release
+from autograder.grading.release import tool_env
 from conftest import ROOT
 
 

@@ -4,7 +4,7 @@ import shutil
 import nbformat
 import pytest
 
-from autograder import release
+from autograder.grading import release
 from conftest import ROOT, read
 
 NOTEBOOKS = sorted(p.relative_to(ROOT) for d in ("solutions", "exercises")
@@ -63,7 +63,8 @@ def test_release_refuses_a_notebook_without_setup_cell():
 
 def test_gpu_figures_refuse_a_machine_without_gpu(capsys, monkeypatch):
     """CPU figures must never be saved as a GPU's: no GPU, nothing written, exit status 2."""
-    from autograder import device, record, results
+    from autograder import device, results
+    from autograder.grading import record
     monkeypatch.setenv("COURSE_FORCE_CPU", "1")
     device.detect.cache_clear()
     saved = []

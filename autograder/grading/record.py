@@ -1,4 +1,4 @@
-"""Record the course's GPU figures: `python3 dev.py gpu-figures` (python -m autograder.record).
+"""Record the course's GPU figures: `python3 dev.py gpu-figures` (python -m autograder.grading.record).
 
 On a GPU machine, in one run:
   1. every chapter module with a `record()` measures what its page plots, saved as
@@ -20,14 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-from . import device, results
+from .. import device, results
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def chapters() -> list[str]:
     """Slugs of the chapter modules (chNN_name) in this package, in order."""
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(__file__).resolve().parents[1]
     return sorted(m.name for m in pkgutil.iter_modules([str(pkg)]) if m.name[:2] == "ch"
                   and m.name[2:4].isdigit())
 
@@ -65,7 +65,7 @@ def _solutions() -> Path:
 
 def _gpu_tests() -> Path:
     """The kernel and meter tests, which take their GPU paths on this machine."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-rA", "tests/test_kernels.py", "tests/test_meter.py"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-rA", "tests/kernels", "tests/memory"]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     lines = [l for l in out.stdout.splitlines() if l.startswith(("PASSED", "FAILED", "SKIPPED", "ERROR"))]
     print(out.stdout[-3000:], flush=True)

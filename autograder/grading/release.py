@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COLAB = "https://colab.research.google.com/github/{repo}/blob/{branch}/exercises/{slug}/{slug}.ipynb"
 BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})\n"
          "\n"

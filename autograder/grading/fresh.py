@@ -22,7 +22,7 @@ import re
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]   # autograder/
 
 
 @functools.lru_cache(maxsize=None)
@@ -88,23 +88,9 @@ def setup_spec(setup, who: str, like: str, **kw) -> dict:
     return spec
 
 
-def answer_int(value, what: str) -> int:
-    """A student's byte count as an int (NumPy's integers too), or a failed check that says
-    what came back instead: a float of bytes is a sign of a formula gone wrong."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            import numpy as np
-            if isinstance(value, np.integer):
-                return int(value)
-        except ImportError:
-            pass
-        raise AssertionError(f"{what} should return an int (bytes), got {value!r:.100}")
-    return value
-
-
 def fresh(slug: str):
     """The checks module of chapter `slug`, loaded anew from its file."""
-    path = HERE / f"{slug}.py"
+    path = PACKAGE / f"{slug}.py"
     if not path.is_file():
         raise ValueError(f"no checks module for chapter {slug!r} at {path}")
     if bad := replaced():
