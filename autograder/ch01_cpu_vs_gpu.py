@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from . import device, results
-from .backends import gpu
+from .kernels import gpu
 
 SLUG = "ch01_cpu_vs_gpu"
 FALLBACK = ("The checks run on a simulated GPU clock and grade the same on any machine; "

@@ -1,7 +1,7 @@
 """Chapter 2, first kernels: vector addition in Numba CUDA and CUDA C, launch configurations,
 and the GPU figures the page quotes (what an unsynchronised timer measures).
 
-The checks are thin wrappers over `kernel_checks`: they fix the chapter's shapes, draw fresh
+The checks are thin wrappers over `kernels`' standard checks: they fix the chapter's shapes, draw fresh
 random ones when `hidden=True`, and add the hints a first kernel needs. `launch_config` is
 pure arithmetic and is graded exactly. Nothing here grades a timing.
 
@@ -19,13 +19,13 @@ import time
 
 import numpy as np
 
-from . import kernel_checks as kc
+from . import kernels
 
 SLUG = "ch02_first_kernels"
 FALLBACK = ("Numba kernels run in Numba's CUDA simulator and CUDA C kernels in a CPU shim under "
             "AddressSanitizer, so every check grades the same as on a GPU; GPU timings come "
             "from figures recorded on a GPU, where there are some.")
-MAX_THREADS = kc.MAX_THREADS_PER_BLOCK
+MAX_THREADS = kernels.MAX_THREADS_PER_BLOCK
 
 # The reference kernels `record()` times on a GPU (the page and the exercise write their own).
 VECTOR_ADD_C = r'''
@@ -57,18 +57,17 @@ def _hidden_sizes(r: random.Random, tpb: int) -> tuple[int, ...]:
 def check_vector_add(kernel, name: str | None = None, hidden: bool = False):
     """out = a + b, one thread per element: Numba kernel(a, b, out), or CUDA C source with `name`
     and parameters (const float* a, const float* b, float* out, int n)."""
-    if kc.is_cuda_c(kernel) and not name:
-        raise AssertionError("a CUDA C kernel needs its name too: check_vector_add(SOURCE, name='vector_add')")
+    kernels.need_name(kernel, name, "check_vector_add", "vector_add")
     tpb, sizes = 128, (1, 2, 3, 127, 128, 129, 500)
     if hidden:
         r = random.Random()
         tpb = r.choice([32, 64, 96, 128, 256])
         sizes = _hidden_sizes(r, tpb)
-    return kc.check_vector_add(kernel, threads_per_block=tpb, name=name, sizes=sizes)
+    return kernels.check_vector_add(kernel, threads_per_block=tpb, name=name, sizes=sizes)
 
 
 def _scale_add_cases(kernel, sizes, tpb, rng):
-    c_code = kc.is_cuda_c(kernel)
+    c_code = kernels.is_cuda_c(kernel)
     names = ["alpha", "a", "b", "out"] + (["n"] if c_code else [])
     cases = []
     for n in sizes:
@@ -76,8 +75,8 @@ def _scale_add_cases(kernel, sizes, tpb, rng):
         a = rng.standard_normal(n).astype(np.float32)
         b = rng.standard_normal(n).astype(np.float32)
         args = [alpha, a, b, np.full(n, np.nan, np.float32)] + ([np.int32(n)] if c_code else [])
-        launch = kc.Launch(math.ceil(n / tpb), tpb, args, label=f"n={n}, alpha={alpha:.4g}")
-        cases.append(kc.Case(launch, {3: alpha * a + b}, names=names))
+        launch = kernels.Launch(math.ceil(n / tpb), tpb, args, label=f"n={n}, alpha={alpha:.4g}")
+        cases.append(kernels.Case(launch, {3: alpha * a + b}, names=names))
     return cases
 
 
@@ -94,8 +93,7 @@ def _scale_add_hint(case, idx, got) -> str:
 def check_scale_add(kernel, name: str | None = None, hidden: bool = False):
     """out = alpha * a + b with a float32 scalar alpha: Numba kernel(alpha, a, b, out), or CUDA C
     with parameters (float alpha, const float* a, const float* b, float* out, int n)."""
-    if kc.is_cuda_c(kernel) and not name:
-        raise AssertionError("a CUDA C kernel needs its name too: check_scale_add(SOURCE, name='scale_add')")
+    kernels.need_name(kernel, name, "check_scale_add", "scale_add")
     tpb, sizes = 64, (1, 63, 64, 65, 300)
     r = random.Random() if hidden else random.Random(2)
     if hidden:
@@ -103,8 +101,8 @@ def check_scale_add(kernel, name: str | None = None, hidden: bool = False):
         sizes = _hidden_sizes(r, tpb)
     rng = np.random.default_rng(r.getrandbits(32))
     label = name or getattr(getattr(kernel, "py_func", kernel), "__name__", "kernel")
-    return kc.check_kernel(kernel, lambda size: _scale_add_cases(kernel, sizes, tpb, rng),
-                           check_name=f"scale and add ({label})", name=name, hint=_scale_add_hint)
+    return kernels.check_kernel(kernel, lambda size: _scale_add_cases(kernel, sizes, tpb, rng),
+                                check_name=f"scale and add ({label})", name=name, hint=_scale_add_hint)
 
 
 def _config_case(fn, n, tpb):

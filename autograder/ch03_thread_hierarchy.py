@@ -3,7 +3,7 @@
 Three layers, as elsewhere in the package: pure arithmetic (`global_index`, `owner`,
 `launch_config`, `element_map`), the picture (`thread_map`, which the page draws statically
 and the notebook's widget redraws), and the checks the exercise calls. The kernel checks are
-thin wrappers over `kernel_checks`: they fix the chapter's launches (grids deliberately
+thin wrappers over `kernels.check_kernel`: they fix the chapter's launches (grids deliberately
 smaller than the data for the grid-stride loop) and add the hints these mistakes need.
 
 Known limitations: on a CPU the Numba kernels run in the simulator (about 0.5 ms per CUDA
@@ -20,13 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import device
-from . import kernel_checks as kc
+from . import kernels
 
 SLUG = "ch03_thread_hierarchy"
 FALLBACK = ("Numba kernels run in Numba's CUDA simulator and CUDA C kernels in a CPU shim under "
             "AddressSanitizer and ThreadSanitizer, so every check grades the same as on a GPU; the "
             "device's limits come from the CUDA specification, or from figures recorded on a GPU.")
-MAX_THREADS = kc.MAX_THREADS_PER_BLOCK      # CUDA's limit per block, the same on every GPU since 2010
+MAX_THREADS = kernels.MAX_THREADS_PER_BLOCK      # CUDA's limit per block, the same on every GPU since 2010
 WARP = 32                                   # threads that execute one instruction together
 
 # The reference kernels `record()` launches on a GPU (the page and the exercise write their own).
@@ -181,7 +181,7 @@ def check_launch_config(launch_config_fn, hidden=False):
         if not (isinstance(got, (tuple, list)) and len(got) == 2):
             raise AssertionError(f"launch_config({n}) should return (blocks, threads), got {got!r}")
         blocks, threads = (_int(v, f"launch_config({n})") for v in got)
-        kc.validate_launch(blocks, threads, label=f"launch_config({n}) = ({blocks}, {threads})")
+        kernels.validate_launch(blocks, threads, label=f"launch_config({n}) = ({blocks}, {threads})")
         assert blocks * threads >= n, (
             f"launch_config({n}) = ({blocks}, {threads}) gives {blocks * threads:,} threads for {n:,} "
             f"elements: {n - blocks * threads:,} elements would never be written")
@@ -198,7 +198,7 @@ def check_launch_config(launch_config_fn, hidden=False):
 # The chapter's kernel updates x in place, x[i] = 2 * x[i] + 1, so that an element handled twice
 # (a loop stepping by blockDim.x instead of the grid) shows as a wrong value, not just a race.
 @dataclass
-class _Case(kc.Case):
+class _Case(kernels.Case):
     original: np.ndarray | None = None         # x before the launch, for the hints
 
 
@@ -221,20 +221,15 @@ def _stride_hint(case: _Case, idx, got) -> str:
 
 def _scale_shift_cases(kernel, launches, rng):
     """x = 2 * x + 1 in place for each (n, blocks, threads)."""
-    c_code = kc.is_cuda_c(kernel)
+    c_code = kernels.is_cuda_c(kernel)
     names = ["x"] + (["n"] if c_code else [])
     cases = []
     for n, blocks, threads in launches:
         x = rng.standard_normal(n).astype(np.float32)
         args = [x.copy()] + ([np.int32(n)] if c_code else [])
-        launch = kc.Launch(blocks, threads, args, label=f"n={n}")
+        launch = kernels.Launch(blocks, threads, args, label=f"n={n}")
         cases.append(_Case(launch, {0: 2 * x + 1}, names=names, original=x))
     return cases
-
-
-def _need_name(kernel, name, check):
-    if kc.is_cuda_c(kernel) and not name:
-        raise AssertionError(f"a CUDA C kernel needs its name too: {check}(SOURCE, name='...')")
 
 
 def check_guarded(kernel, name=None, hidden=False, verbose=True):
@@ -243,7 +238,7 @@ def check_guarded(kernel, name=None, hidden=False, verbose=True):
     Numba kernel(x); CUDA C kernel(float* x, int n). Every n here leaves idle threads in the last
     block, so a kernel without `if i < n` touches x past its end and fails with that index.
     """
-    _need_name(kernel, name, "check_guarded")
+    kernels.need_name(kernel, name, "check_guarded")
     threads, sizes = 64, (1, 5, 63, 65, 200)
     if hidden:
         r = random.Random()
@@ -253,9 +248,9 @@ def check_guarded(kernel, name=None, hidden=False, verbose=True):
         sizes = tuple(sorted(n for n in sizes if n % threads))   # always an idle thread somewhere
     rng = np.random.default_rng()
     launches = [(n, math.ceil(n / threads), threads) for n in sizes]
-    return kc.check_kernel(kernel, lambda size: _scale_shift_cases(kernel, launches, rng),
-                           check_name=f"guarded kernel ({kc._kernel_name(kernel, name)})", name=name,
-                           hint=_stride_hint, verbose=verbose)
+    return kernels.check_kernel(kernel, lambda size: _scale_shift_cases(kernel, launches, rng),
+                                check_name=f"guarded kernel ({kernels.kernel_name(kernel, name)})", name=name,
+                                hint=_stride_hint, verbose=verbose)
 
 
 def check_grid_stride(kernel, name=None, hidden=False, verbose=True):
@@ -264,7 +259,7 @@ def check_grid_stride(kernel, name=None, hidden=False, verbose=True):
     Numba kernel(x); CUDA C kernel(float* x, int n). A single block, and
     grids whose size does not divide n, must cover every element once.
     """
-    _need_name(kernel, name, "check_grid_stride")
+    kernels.need_name(kernel, name, "check_grid_stride")
     launches = [(100, 1, 32), (300, 2, 32), (257, 3, 16), (7, 1, 32), (1000, 4, 64)]
     if hidden:
         r = random.Random()
@@ -273,9 +268,9 @@ def check_grid_stride(kernel, name=None, hidden=False, verbose=True):
             blocks, threads = r.randint(2, 5), r.choice([8, 16, 32, 64])
             launches.append((r.randint(blocks * threads + 1, 4 * blocks * threads), blocks, threads))
     rng = np.random.default_rng()
-    return kc.check_kernel(kernel, lambda size: _scale_shift_cases(kernel, launches, rng),
-                           check_name=f"grid-stride loop ({kc._kernel_name(kernel, name)})", name=name,
-                           hint=_stride_hint, verbose=verbose)
+    return kernels.check_kernel(kernel, lambda size: _scale_shift_cases(kernel, launches, rng),
+                                check_name=f"grid-stride loop ({kernels.kernel_name(kernel, name)})",
+                                name=name, hint=_stride_hint, verbose=verbose)
 
 
 # ---------------------------------------------------------------- the GPU figures

@@ -2,7 +2,7 @@
 
 Three layers, as elsewhere in the package: pure arithmetic (`launch_2d`, `warp_cells`,
 `warp_sectors`: which addresses one warp touches), the picture (`warp_picture`), and the checks
-the exercise calls, thin wrappers over `kernel_checks` with the chapter's own shapes, blocks and
+the exercise calls, thin wrappers over `kernels`' checks with the chapter's own shapes, blocks and
 hints. `record()` times the two layouts of a matrix add on a GPU; nothing here grades a timing.
 
 Known limitations: on a CPU the Numba kernels run in the simulator (about 0.5 ms per CUDA
@@ -18,7 +18,7 @@ import re
 import numpy as np
 
 from . import device
-from . import kernel_checks as kc
+from . import kernels
 
 SLUG = "ch04_2d_grids"
 FALLBACK = ("Numba kernels run in Numba's CUDA simulator and CUDA C kernels in a CPU shim under "
@@ -49,7 +49,7 @@ extern "C" __global__ void add_rows(const float* A, const float* B, float* out, 
 # ---------------------------------------------------------------- the arithmetic
 def launch_2d(rows: int, cols: int, block=(32, 8)):
     """(grid, block) for one thread per element of a rows x cols matrix, x along the columns."""
-    bx, by = kc.dim3(block)[:2]
+    bx, by = kernels.dim3(block)[:2]
     return (math.ceil(cols / bx), math.ceil(rows / by)), (bx, by)
 
 
@@ -60,7 +60,7 @@ def warp_cells(block, layout: str = "cols", warp: int = 0) -> list[tuple[int, in
     them into warps of 32 consecutive t. layout "cols": col = threadIdx.x, row = threadIdx.y;
     layout "rows": the swap, row = threadIdx.x, col = threadIdx.y.
     """
-    bx, by = kc.dim3(block)[:2]
+    bx, by = kernels.dim3(block)[:2]
     ts = range(warp * WARP, min((warp + 1) * WARP, bx * by))
     cells = [(t // bx, t % bx) for t in ts]                  # (threadIdx.y, threadIdx.x)
     if layout == "cols":
@@ -107,11 +107,6 @@ def warp_picture(block=(32, 8), rows: int = 34, cols: int = 40):
 
 
 # ---------------------------------------------------------------- the checks
-def _need_name(kernel, name, check):
-    if kc.is_cuda_c(kernel) and not name:
-        raise AssertionError(f"a CUDA C kernel needs its name too: {check}(SOURCE, name='...')")
-
-
 # Square shapes first, so that a kernel with rows and columns swapped passes them and the hint
 # on the first non-square failure can say so.
 SHAPES = ((1, 1), (3, 3), (12, 12), (2, 5), (5, 2), (1, 20), (20, 1), (9, 20), (20, 9))
@@ -137,18 +132,18 @@ def check_matrix_add(kernel, name=None, hidden=False, verbose=True):
     Numba kernel(A, B, out); CUDA C kernel(const float* A, const float* B, float* out, int rows,
     int cols), row-major. grid = (ceil(cols / block.x), ceil(rows / block.y)).
     """
-    _need_name(kernel, name, "check_matrix_add")
+    kernels.need_name(kernel, name, "check_matrix_add")
     block, shapes = BLOCK, SHAPES
     if hidden:
         r = random.Random()
         block = r.choice(HIDDEN_BLOCKS)
-        shapes = _hidden_shapes(r, 40 if kc.is_cuda_c(kernel) else 24)
-    return kc.check_matrix_add(kernel, block, name=name, shapes=shapes, verbose=verbose)
+        shapes = _hidden_shapes(r, 40 if kernels.is_cuda_c(kernel) else 24)
+    return kernels.check_matrix_add(kernel, block, name=name, shapes=shapes, verbose=verbose)
 
 
 def _pair(value, what):
     try:
-        t = kc.dim3(value)
+        t = kernels.dim3(value)
     except (TypeError, ValueError):
         raise AssertionError(f"{what} should be a tuple (x, y), got {value!r}") from None
     if t[2] != 1:
@@ -171,7 +166,7 @@ def check_launch_2d(fn, hidden=False):
         grid, block = _pair(got[0], f"grid of launch_2d({rows}, {cols})"), \
             _pair(got[1], f"block of launch_2d({rows}, {cols})")
         label = f"launch_2d({rows}, {cols}) = (grid={grid}, block={block})"
-        kc.validate_launch(grid, block, label=label)
+        kernels.validate_launch(grid, block, label=label)
         xs, ys = grid[0] * block[0], grid[1] * block[1]          # threads along x and along y
         if (xs < cols or ys < rows) and xs >= rows and ys >= cols:
             raise AssertionError(
@@ -206,11 +201,11 @@ def _sigmoid_hint(case, idx, got) -> str:
     g = float(got[idx])
     if math.isclose(g, 1.0 / (1.0 + math.exp(min(v, 80.0))), rel_tol=1e-3, abs_tol=1e-6):
         return f"got sigmoid(-x) at x = {v:.4g}: the sign of the exponent, sigmoid(x) = 1 / (1 + exp(-x))"
-    return kc._matrix_hint(case, idx, got)
+    return kernels.matrix_hint(case, idx, got)
 
 
 def _sigmoid_cases(kernel, shapes, block, rng):
-    c_code = kc.is_cuda_c(kernel)
+    c_code = kernels.is_cuda_c(kernel)
     names = ["x", "out"] + (["rows", "cols"] if c_code else [])
     bx, by = block
     cases = []
@@ -221,9 +216,9 @@ def _sigmoid_cases(kernel, shapes, block, rng):
             x.flat[-1] = -30.0
         args = [x, np.full((rows, cols), np.nan, np.float32)]
         args += [np.int32(rows), np.int32(cols)] if c_code else []
-        launch = kc.Launch((math.ceil(cols / bx), math.ceil(rows / by)), (bx, by), args,
+        launch = kernels.Launch((math.ceil(cols / bx), math.ceil(rows / by)), (bx, by), args,
                            label=f"shape=({rows}, {cols})")
-        cases.append(kc.Case(launch, {1: sigmoid_reference(x)}, names=names, square=rows == cols))
+        cases.append(kernels.Case(launch, {1: sigmoid_reference(x)}, names=names, square=rows == cols))
     return cases
 
 
@@ -233,19 +228,19 @@ def check_sigmoid(kernel, name=None, hidden=False, verbose=True):
     Numba kernel(x, out); CUDA C kernel(const float* x, float* out, int rows, int cols),
     row-major, x along the columns. A CUDA C source must define `__device__ ... sigmoid(...)`.
     """
-    _need_name(kernel, name, "check_sigmoid")
-    if kc.is_cuda_c(kernel) and not DEVICE_FN.search(kernel):
+    kernels.need_name(kernel, name, "check_sigmoid")
+    if kernels.is_cuda_c(kernel) and not DEVICE_FN.search(kernel):
         raise AssertionError("the source has no `__device__` function named sigmoid: write "
                              "`__device__ float sigmoid(float v)` and call it from the kernel")
     block, shapes = BLOCK, SHAPES
     if hidden:
         r = random.Random()
         block = r.choice(HIDDEN_BLOCKS)
-        shapes = _hidden_shapes(r, 40 if kc.is_cuda_c(kernel) else 24)
+        shapes = _hidden_shapes(r, 40 if kernels.is_cuda_c(kernel) else 24)
     rng = np.random.default_rng()
-    return kc.check_kernel(kernel, lambda size: _sigmoid_cases(kernel, shapes, block, rng),
-                           check_name=f"2-D sigmoid ({kc._kernel_name(kernel, name)})", name=name,
-                           hint=_sigmoid_hint, rtol=1e-5, atol=1e-6, verbose=verbose)
+    return kernels.check_kernel(kernel, lambda size: _sigmoid_cases(kernel, shapes, block, rng),
+                                check_name=f"2-D sigmoid ({kernels.kernel_name(kernel, name)})", name=name,
+                                hint=_sigmoid_hint, rtol=1e-5, atol=1e-6, verbose=verbose)
 
 
 # ---------------------------------------------------------------- the GPU figures
@@ -255,7 +250,7 @@ def record(shapes=((2048, 2048), (4096, 4096), (1024, 16384), (8192, 8192)), blo
         raise RuntimeError("no GPU: chapter 4 records nothing on a CPU-only machine")
     import cupy as cp
 
-    kernels = {"x_along_cols": cp.RawKernel(ADD_COLS_C, "add_cols"),
+    layouts = {"x_along_cols": cp.RawKernel(ADD_COLS_C, "add_cols"),
                "x_along_rows": cp.RawKernel(ADD_ROWS_C, "add_rows")}
     bx, by = block
     out = {"block": list(block), "shapes": [list(s) for s in shapes], "x_along_cols": [], "x_along_rows": []}
@@ -263,7 +258,7 @@ def record(shapes=((2048, 2048), (4096, 4096), (1024, 16384), (8192, 8192)), blo
         A = cp.random.standard_normal((rows, cols), dtype=cp.float32)
         B = cp.random.standard_normal((rows, cols), dtype=cp.float32)
         want = A + B
-        for key, kern in kernels.items():
+        for key, kern in layouts.items():
             # each layout gets the grid that matches it: both compute the right sum
             grid = (math.ceil(cols / bx), math.ceil(rows / by)) if key == "x_along_cols" \
                 else (math.ceil(rows / bx), math.ceil(cols / by))

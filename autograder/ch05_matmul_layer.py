@@ -2,7 +2,7 @@
 
 Layers, as elsewhere in the package: pure arithmetic (`flops`, `naive_reads`, `tiled_reads`),
 measurement (`reads_per_output` in the simulator, `record` on a GPU), and the checks the
-exercise calls. The checks are thin wrappers over `kernel_checks.check_matmul` with the
+exercise calls. The checks are thin wrappers over `kernels.check_matmul` with the
 chapter's own shapes: every one non-square, so that swapped rows and columns show, and with
 sizes that are not multiples of the block, so that a missing guard shows.
 
@@ -23,7 +23,7 @@ import statistics
 import numpy as np
 
 from . import device
-from . import kernel_checks as kc
+from . import kernels
 
 SLUG = "ch05_matmul_layer"
 FALLBACK = ("Numba kernels run in Numba's CUDA simulator (which also counts global-memory reads) "
@@ -85,8 +85,8 @@ def tiled_reads(k: int, tile: int = TILE) -> float:
 
 def reads_per_output(kernel, shapes, block=(TILE, TILE)) -> list[float]:
     """Global reads of A and B per element of C, counted by the simulator, for each (M, K, N)."""
-    cases = kc.matmul_cases(shapes, block, ("A", "B", "C"), np.random.default_rng(0))
-    run = kc.run_kernel(kernel, [c.launch for c in cases], backend="cpu", count_accesses=True)
+    cases = kernels.matmul_cases(shapes, block, ("A", "B", "C"), np.random.default_rng(0))
+    run = kernels.run_kernel(kernel, [c.launch for c in cases], backend="cpu", count_accesses=True)
     out = []
     for (m, _, n), acc in zip(shapes, run.accesses):
         out.append(sum(acc.reads.values()) / (m * n))
@@ -104,22 +104,17 @@ def _random_shapes(r: random.Random, count: int, k_range=(1, 24), mn_range=(1, 2
     return shapes
 
 
-def _need_name(kernel, name, check):
-    if kc.is_cuda_c(kernel) and not name:
-        raise AssertionError(f"a CUDA C kernel needs its name too: {check}(SOURCE, name='...')")
-
-
 def check_naive(kernel, name=None, hidden=False, verbose=True):
     """C = A @ B, one thread per element of C, blocks of 8 x 8, on non-square shapes.
 
     Numba kernel(A, B, C); CUDA C kernel(const float* A, const float* B, float* C, int M, int K,
     int N), row-major; x walks along the columns of C, y along its rows.
     """
-    _need_name(kernel, name, "check_naive")
+    kernels.need_name(kernel, name, "check_naive")
     shapes = ((1, 1, 1), (4, 4, 4), (3, 5, 2), (2, 7, 9), (13, 6, 11))   # square first: a swap shows after
     if hidden:
         shapes = ((5, 5, 5),) + tuple(_random_shapes(random.Random(), 3))
-    return kc.check_matmul(kernel, NAIVE_BLOCK, name=name, shapes=shapes, verbose=verbose)
+    return kernels.check_matmul(kernel, NAIVE_BLOCK, name=name, shapes=shapes, verbose=verbose)
 
 
 def _bias_sigmoid_cases(sizes, rng):
@@ -128,8 +123,8 @@ def _bias_sigmoid_cases(sizes, rng):
         z = rng.standard_normal(n).astype(np.float32) * 4
         b = rng.standard_normal(n).astype(np.float32)
         want = (1 / (1 + np.exp(-(z.astype(np.float64) + b)))).astype(np.float32)
-        launch = kc.Launch(math.ceil(n / 32), 32, [z, b, np.full(n, np.nan, np.float32)], label=f"n={n}")
-        cases.append(kc.Case(launch, {2: want}, names=["z", "b", "y"]))
+        launch = kernels.Launch(math.ceil(n / 32), 32, [z, b, np.full(n, np.nan, np.float32)], label=f"n={n}")
+        cases.append(kernels.Case(launch, {2: want}, names=["z", "b", "y"]))
     return cases
 
 
@@ -143,8 +138,8 @@ def check_layer(layer, bias_sigmoid, hidden=False, verbose=True):
     r = random.Random() if hidden else random.Random(5)
     rng = np.random.default_rng(r.randrange(2**32))
     sizes = (1, 5, 33, 100) if not hidden else (r.randint(1, 31), r.randint(33, 200))
-    kc.check_kernel(bias_sigmoid, lambda size: _bias_sigmoid_cases(sizes, rng), check_name="bias + sigmoid",
-                    hint=lambda case, idx, got: "y[i] = 1 / (1 + exp(-(z[i] + b[i])))", verbose=verbose)
+    kernels.check_kernel(bias_sigmoid, lambda size: _bias_sigmoid_cases(sizes, rng), check_name="bias + sigmoid",
+                         hint=lambda case, idx, got: "y[i] = 1 / (1 + exp(-(z[i] + b[i])))", verbose=verbose)
     shapes = [(20, 7)] if not hidden else [(r.randint(2, 30), r.randint(2, 30))]
     for out_f, in_f in shapes:
         W = rng.standard_normal((out_f, in_f)).astype(np.float32)
@@ -158,7 +153,7 @@ def check_layer(layer, bias_sigmoid, hidden=False, verbose=True):
         if got.size != out_f:
             raise AssertionError(f"layer with W {out_f}x{in_f} should return {out_f} values (one per row "
                                  f"of W), got shape {got.shape}")
-        found = kc.first_mismatch(want, got.reshape(want.shape), LAYER_RTOL, LAYER_ATOL)
+        found = kernels.first_mismatch(want, got.reshape(want.shape), LAYER_RTOL, LAYER_ATOL)
         if found is not None:
             (i,), nbad = found
             raise AssertionError(
@@ -181,14 +176,14 @@ def _tiled_shapes(hidden):
 def check_tiled_c(source, name, hidden=False, verbose=True):
     """A CUDA C matmul with TILE x TILE __shared__ tiles, blocks of 16 x 16, K larger than a tile
     and not a multiple of it; run under the race check, so a missing __syncthreads() fails."""
-    _need_name(source, name, "check_tiled_c")
+    kernels.need_name(source, name, "check_tiled_c")
     if not isinstance(source, str):
         raise AssertionError("check_tiled_c takes the CUDA C source text and the kernel's name")
     code = re.sub(r"//[^\n]*|/\*.*?\*/", "", source, flags=re.S)   # comments do not count
     if "__shared__" not in code:   # a missing __syncthreads() is left to the race check, which says why
         raise AssertionError("this check grades a tiled kernel and the source has no __shared__: load "
                              "tiles of A and B into __shared__ arrays")
-    return kc.check_matmul(source, (TILE, TILE), name=name, shapes=_tiled_shapes(hidden), verbose=verbose)
+    return kernels.check_matmul(source, (TILE, TILE), name=name, shapes=_tiled_shapes(hidden), verbose=verbose)
 
 
 def check_tiled_numba(kernel, hidden=False, verbose=True):
@@ -204,7 +199,8 @@ def check_tiled_numba(kernel, hidden=False, verbose=True):
     shapes = ((3, 5, 2), (17, 20, 18))
     if hidden:   # one block row or column fewer than the C check: the simulator is slow
         shapes = _random_shapes(random.Random(), 1, k_range=(17, 40), mn_range=(1, 24))
-    return kc.check_matmul(kernel, (TILE, TILE), shapes=shapes, max_reads_per_output=limit, budget_shape=shape, verbose=verbose)
+    return kernels.check_matmul(kernel, (TILE, TILE), shapes=shapes, max_reads_per_output=limit, budget_shape=shape,
+                                verbose=verbose)
 
 
 # ---------------------------------------------------------------- the GPU figures
@@ -223,7 +219,7 @@ def record(sizes=SIZES, repeats: int = 5) -> dict:
     import cupy
     import torch
     torch.backends.cuda.matmul.allow_tf32 = False
-    kernels = {"naive": cupy.RawKernel(NAIVE_C, "matmul_naive"), "tiled": cupy.RawKernel(TILED_C, "matmul_tiled")}
+    raw = {"naive": cupy.RawKernel(NAIVE_C, "matmul_naive"), "tiled": cupy.RawKernel(TILED_C, "matmul_tiled")}
     ms = {"naive": [], "tiled": [], "torch": []}
 
     def median_ms(fn, events):
@@ -244,7 +240,7 @@ def record(sizes=SIZES, repeats: int = 5) -> dict:
         B = cupy.random.standard_normal((n, n), dtype=cupy.float32)
         At, Bt = torch.as_tensor(A, device="cuda"), torch.as_tensor(B, device="cuda")
         want = torch.matmul(At, Bt)
-        for kind, kern in kernels.items():
+        for kind, kern in raw.items():
             C = cupy.full((n, n), cupy.nan, dtype=cupy.float32)
             grid = ((n + TILE - 1) // TILE, (n + TILE - 1) // TILE)
             args = (A, B, C, np.int32(n), np.int32(n), np.int32(n))

@@ -3,9 +3,9 @@ import pytest
 from numba import cuda
 
 from autograder import ch04_2d_grids as ch04
-from autograder import kernel_checks as kc
+from autograder import kernels
 from autograder.grading import fresh
-from conftest import release, solved
+from conftest import release, scenario, solved
 
 SLUG = "ch04_2d_grids"
 
@@ -18,16 +18,16 @@ def matrix_add_swapped(A, B, out):
         out[row, col] = A[row, col] + B[row, col]
 
 
-ADD_C = r"""
-extern "C" __global__ void matrix_add(const float* A, const float* B, float* out, int rows, int cols) {
-    int col = blockIdx.x * blockDim.x + threadIdx.x;
-    int row = blockIdx.y * blockDim.y + threadIdx.y;
-    if (row < rows && col < cols) out[row * cols + col] = A[row * cols + col] + B[row * cols + col];
-}"""
-NO_GUARD_C = ADD_C.replace("if (row < rows && col < cols) ", "")
-COL_GUARD_ONLY_C = ADD_C.replace("row < rows && ", "")      # the last row's idle threads write past the end
-SWAPPED_C = (ADD_C.replace("int col = blockIdx.x * blockDim.x + threadIdx.x;", "int col = blockIdx.y * blockDim.y + threadIdx.y;", 1)
-             .replace("int row = blockIdx.y * blockDim.y + threadIdx.y;", "int row = blockIdx.x * blockDim.x + threadIdx.x;", 1))
+def define(src, name):
+    """What an answer cell defines as `name` (a CUDA C kernel's source text, say)."""
+    ns = {}
+    exec(src, ns)
+    return ns[name]
+
+
+NO_GUARD_C = define(scenario(SLUG, "c_no_guard")["c_answer"], "MATRIX_ADD_SRC")
+COL_GUARD_ONLY_C = define(scenario(SLUG, "c_col_guard_only")["c_answer"], "MATRIX_ADD_SRC")
+SWAPPED_C = define(scenario(SLUG, "c_swapped")["c_answer"], "MATRIX_ADD_SRC")
 SIGMOID_C = r"""
 __device__ float sigmoid(float v) { return 1.0f / (1.0f + expf(-v)); }
 extern "C" __global__ void sigmoid_2d(const float* x, float* out, int rows, int cols) {
@@ -35,9 +35,8 @@ extern "C" __global__ void sigmoid_2d(const float* x, float* out, int rows, int 
     int row = blockIdx.y * blockDim.y + threadIdx.y;
     if (row < rows && col < cols) out[row * cols + col] = sigmoid(x[row * cols + col]);
 }"""
-SIGMOID_SIGN_C = SIGMOID_C.replace("expf(-v)", "expf(v)")
-SIGMOID_INLINE_C = SIGMOID_C.replace("__device__ float sigmoid(float v) { return 1.0f / (1.0f + expf(-v)); }",
-                                     "").replace("sigmoid(x[row * cols + col])", "1.0f / (1.0f + expf(-x[row * cols + col]))")
+SIGMOID_SIGN_C = define(scenario(SLUG, "sigmoid_sign")["sigmoid_answer"], "SIGMOID_SRC")
+SIGMOID_INLINE_C = define(scenario(SLUG, "sigmoid_inline")["sigmoid_answer"], "SIGMOID_SRC")
 
 
 def launch_2048(rows, cols):
@@ -74,7 +73,7 @@ def test_reference_launch_passes(hidden, capsys):
 
 
 @pytest.mark.parametrize("fn, error, message", [
-    (launch_2048, kc.LaunchConfigError, r"at most 1024 threads.*2048 threads per block"),
+    (launch_2048, kernels.LaunchConfigError, r"at most 1024 threads.*2048 threads per block"),
     (launch_floor, AssertionError, r"columns \d+\.\.\d+ would never be written"),
     (lambda r, c: (((r + 31) // 32, (c + 7) // 8), (32, 8)), AssertionError, "sized the other way round"),
     (lambda r, c: ((c // 32 + 1, r // 8 + 1), (32, 8)), AssertionError, "only idle threads"),
@@ -93,17 +92,17 @@ SWAP_HINT = r"first wrong element out\[.*this one is not square: are rows and co
 
 
 def test_swapped_numba_kernel_fails_on_non_square_only():
-    kc.check_matrix_add(matrix_add_swapped, ch04.BLOCK, shapes=((3, 3), (12, 12)), verbose=False)
-    with pytest.raises(kc.WrongResult, match=SWAP_HINT):
+    kernels.check_matrix_add(matrix_add_swapped, ch04.BLOCK, shapes=((3, 3), (12, 12)), verbose=False)
+    with pytest.raises(kernels.WrongResult, match=SWAP_HINT):
         ch04.check_matrix_add(matrix_add_swapped)
-    with pytest.raises(kc.WrongResult, match=SWAP_HINT):
+    with pytest.raises(kernels.WrongResult, match=SWAP_HINT):
         fresh(SLUG).check_matrix_add(matrix_add_swapped, hidden=True)
 
 
 @pytest.mark.parametrize("src, error, message", [
-    (SWAPPED_C, kc.WrongResult, SWAP_HINT),
-    (NO_GUARD_C, kc.OutOfBoundsError, r"out-of-bounds .*(A|B|out)\["),
-    (COL_GUARD_ONLY_C, kc.OutOfBoundsError, r"out-of-bounds .*(A|B|out)\["),
+    (SWAPPED_C, kernels.WrongResult, SWAP_HINT),
+    (NO_GUARD_C, kernels.OutOfBoundsError, r"out-of-bounds .*(A|B|out)\["),
+    (COL_GUARD_ONLY_C, kernels.OutOfBoundsError, r"out-of-bounds .*(A|B|out)\["),
 ])
 def test_wrong_c_matrix_add_fails(src, error, message):
     with pytest.raises(error, match=message):
@@ -112,7 +111,7 @@ def test_wrong_c_matrix_add_fails(src, error, message):
 
 def test_sigmoid_checks():
     ch04.check_sigmoid(SIGMOID_C, name="sigmoid_2d", hidden=True)
-    with pytest.raises(kc.WrongResult, match="the sign of the exponent"):
+    with pytest.raises(kernels.WrongResult, match="the sign of the exponent"):
         ch04.check_sigmoid(SIGMOID_SIGN_C, name="sigmoid_2d")
     with pytest.raises(AssertionError, match="no `__device__` function named sigmoid"):
         ch04.check_sigmoid(SIGMOID_INLINE_C, name="sigmoid_2d")
@@ -136,19 +135,10 @@ def test_gpu_figures_need_a_gpu():
 # One nbgrader run serves both: the solution's autograded copy shows it ran top to bottom.
 def test_autograde_round_trip(course):
     c = course(SLUG, timeout=60)
-    numba_swapped = ("from numba import cuda\n\n@cuda.jit\ndef matrix_add(A, B, out):\n"
-                     "    row, col = cuda.grid(2)\n    if row < out.shape[0] and col < out.shape[1]:\n"
-                     "        out[row, col] = A[row, col] + B[row, col]\n")
     c.submit("submitted-solution", solved(SLUG))
     c.submit("submitted-unchanged", release(SLUG))
-    c.submit("submitted-swapped-noguard-floor", solved(
-        SLUG, numba_answer=numba_swapped,
-        launch_answer="def launch_2d(rows, cols):\n    return (cols // 32, rows // 8), (32, 8)\n",
-        c_answer=f"MATRIX_ADD_SRC = r'''{NO_GUARD_C}'''\n"))
-    c.submit("submitted-2048-cswapped-sign", solved(
-        SLUG, launch_answer="def launch_2d(rows, cols):\n    return ((cols + 63) // 64, (rows + 31) // 32), (64, 32)\n",
-        c_answer=f"MATRIX_ADD_SRC = r'''{SWAPPED_C}'''\n",
-        sigmoid_answer=f"SIGMOID_SRC = r'''{SIGMOID_SIGN_C}'''\n"))
+    c.submit("submitted-swapped-noguard-floor", solved(SLUG, **scenario(SLUG, "swapped_noguard_floor")))
+    c.submit("submitted-2048-cswapped-sign", solved(SLUG, **scenario(SLUG, "threads_2048_c_swapped_sigmoid_sign")))
     c.autograde()
     assert c.scores() == {
         "submitted-solution": 10,

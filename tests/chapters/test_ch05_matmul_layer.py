@@ -1,19 +1,27 @@
 """Chapter 5: the checks fail the known-wrong answers for the right reason, and nbgrader grades right."""
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 from numba import cuda, float32
 
 from autograder import ch05_matmul_layer as ch05
-from autograder import kernel_checks as kc
-from conftest import release, solved
+from autograder import kernels
+from conftest import release, scenario, solved
 
 SLUG = "ch05_matmul_layer"
 TILE = 16
-NO_SYNC_C = (Path(__file__).parent / "kernels" / "matmul_tiled_no_sync.cu").read_text().replace(
-    "void matmul(", "void matmul_tiled(")
+
+
+def define(src, name):
+    """What an answer cell defines as `name` (a CUDA C kernel's source text, say)."""
+    ns = {}
+    exec(src, ns)
+    return ns[name]
+
+
+NO_SYNC_C = define(scenario(SLUG, "c_tiled_no_sync")["tiled_c_answer"], "TILED_SRC")
+NO_GUARD_TILED_C = define(scenario(SLUG, "c_tiled_no_guard")["tiled_c_answer"], "TILED_SRC")
 
 
 # ---------------------------------------------------------------- known-wrong kernels
@@ -98,15 +106,15 @@ def test_simulator_counts_reads_per_output():
 @pytest.mark.parametrize("kernel, name, message", [
     (naive_swapped, None, r"A 2x7 @ B 7x9.*C\[0, 8\].*never written.*are rows and columns swapped"),
     (naive_no_guard, None, r"out-of-bounds"),
-    (ch05.TILED_C.replace("if (row < M && col < N) ", ""), "matmul_tiled", r"AddressSanitizer|out-of-bounds"),
+    (NO_GUARD_TILED_C, "matmul_tiled", r"AddressSanitizer|out-of-bounds"),
 ])
 def test_wrong_naive_kernels_fail(kernel, name, message):
-    with pytest.raises(kc.KernelError, match=message):
+    with pytest.raises(kernels.KernelError, match=message):
         ch05.check_naive(kernel, name=name)
 
 
 def test_wrong_tiled_c_kernels_fail():
-    with pytest.raises(kc.RaceError, match=r"race found by ThreadSanitizer on the __shared__ array"):
+    with pytest.raises(kernels.RaceError, match=r"race found by ThreadSanitizer on the __shared__ array"):
         ch05.check_tiled_c(NO_SYNC_C, name="matmul_tiled")
     with pytest.raises(AssertionError, match="has no __shared__"):
         ch05.check_tiled_c(ch05.NAIVE_C, name="matmul_naive")
@@ -115,7 +123,7 @@ def test_wrong_tiled_c_kernels_fail():
 
 
 def test_over_budget_tiled_numba_fails():
-    with pytest.raises(kc.OverBudget, match=r"reads 99\.0 global elements .* budget 12"):
+    with pytest.raises(kernels.OverBudget, match=r"reads 99\.0 global elements .* budget 12"):
         ch05.check_tiled_numba(tiled_over_budget)
 
 
@@ -123,7 +131,7 @@ def test_layer_check():
     ch05.check_layer(layer_numpy, bias_sigmoid_ok, hidden=True)
     with pytest.raises(AssertionError, match=r"y\[0\] = .*torch gives"):
         ch05.check_layer(layer_numpy_no_bias, bias_sigmoid_ok)
-    with pytest.raises(kc.OutOfBoundsError, match="out-of-bounds"):
+    with pytest.raises(kernels.OutOfBoundsError, match="out-of-bounds"):
         ch05.check_layer(layer_numpy, bias_sigmoid_no_guard)
 
 
@@ -133,56 +141,13 @@ def test_record_refuses_without_a_gpu():
 
 
 # ---------------------------------------------------------------- the notebooks
-OWN_LAYER = '''
-import math
-import numpy as np
-from autograder.kernel_checks import run_kernel, Launch
-
-
-@cuda.jit
-def matmul_ok(A, B, C):
-    col, row = cuda.grid(2)
-    if row < C.shape[0] and col < C.shape[1]:
-        acc = float32(0.0)
-        for k in range(A.shape[1]):
-            acc += A[row, k] * B[k, col]
-        C[row, col] = acc
-
-
-@cuda.jit
-def bias_sigmoid(z, b, y):
-    i = cuda.grid(1)
-    if i < y.size:
-        y[i] = 1.0 / (1.0 + math.exp(-(z[i] + b[i])))
-
-
-def layer(W, x, b):
-    z = run_kernel(matmul_ok, [Launch((1, math.ceil(W.shape[0] / 8)), (8, 8),
-                                      [W, x.reshape(-1, 1), np.zeros((W.shape[0], 1), np.float32)])])
-    z = z.outputs[0][2].ravel()
-    return run_kernel(bias_sigmoid, [Launch(math.ceil(z.size / 32), 32, [z, b, np.zeros_like(z)])]).outputs[0][2]
-'''
-
-
-def _kernel_text(fn_source_name):
-    import inspect
-    return "from numba import cuda, float32\n\n\n" + inspect.getsource(fn_source_name).replace(
-        fn_source_name.py_func.__name__, "matmul", 1)
-
-
 def test_autograde_round_trip(course):
     c = course(SLUG, timeout=120)
-    tiled_numba = ("TILE = 16\n\n\n" + _kernel_text(tiled_over_budget)).replace("def matmul(", "def matmul_tiled(")
     c.submit("submitted-solution", solved(SLUG))
     c.submit("submitted-unchanged", release(SLUG))
-    c.submit("submitted-no-guard-no-sync-over-budget", solved(
-        SLUG,
-        naive_answer=_kernel_text(naive_no_guard),
-        layer_answer=OWN_LAYER,                       # independent of the broken matmul: keeps its points
-        tiled_c_answer=f"TILED_SRC = r'''{NO_SYNC_C}'''\n",
-        tiled_numba_answer=tiled_numba,
-    ))
-    c.submit("submitted-swapped", solved(SLUG, naive_answer=_kernel_text(naive_swapped)))
+    # the layer is built on its own matmul, independent of the broken one: it keeps its points
+    c.submit("submitted-no-guard-no-sync-over-budget", solved(SLUG, **scenario(SLUG, "no_guard_no_sync_over_budget")))
+    c.submit("submitted-swapped", solved(SLUG, **scenario(SLUG, "swapped")))
     c.autograde()
     assert c.scores() == {
         "submitted-solution": 10,

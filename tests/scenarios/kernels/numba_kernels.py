@@ -1,4 +1,4 @@
-"""Right and wrong Numba CUDA kernels for tests/test_kernels.py (one function each)."""
+"""Right and wrong Numba CUDA kernels for tests/kernels/ and the chapter tests (one function each)."""
 from numba import cuda, float32
 
 TPB = 16  # tile width of the tiled matmuls

@@ -8,7 +8,7 @@ import pytest
 
 from autograder import ch01_cpu_vs_gpu as ch01, results
 from autograder.grading import fresh
-from conftest import cell, execute, release, solution, solved
+from conftest import cell, execute, release, scenario, solution, solved
 
 SLUG = "ch01_cpu_vs_gpu"
 
@@ -181,17 +181,6 @@ def test_solution_runs_top_to_bottom():
 
 def test_autograde_round_trip(course):
     c = course(SLUG, timeout=30)
-    wrong_timer = (
-        "import statistics, time\n"
-        "def time_call(fn, sync, repeats=5, warmup=1, clock=time.perf_counter):\n"
-        "    for _ in range(warmup): fn()\n"
-        "    times = []\n"
-        "    for _ in range(repeats):\n"
-        "        t = clock(); fn(); times.append(clock() - t)\n"
-        "    return statistics.median(times)\n")
-    cheat = wrong_timer + (
-        "import autograder.ch01_cpu_vs_gpu as m\n"
-        "m.check_time_call = lambda *a, **k: print('time_call: all right')\n")
     without_check = solved(SLUG)
     without_check.cells.remove(cell(without_check, "crossover_check"))
     duplicated = solved(SLUG)   # Jupyter's copy/paste keeps a cell's nbgrader metadata
@@ -199,20 +188,16 @@ def test_autograde_round_trip(course):
         i = duplicated.cells.index(cell(duplicated, gid))
         duplicated.cells.insert(i, copy.deepcopy(duplicated.cells[i]))
     del cell(duplicated, "bytes_answer").metadata.nbgrader["grade_id"]   # hand-edited metadata
-    warns = (cell(solved(SLUG), "crossover_answer").source +   # right, and noisy on stderr
-             "\nimport functools, sys, warnings\n_right = crossover\n"
-             "@functools.wraps(_right)\ndef crossover(*a, **k):\n"
-             "    warnings.warn('a library deprecation')\n"
-             "    print('progress 100%', file=sys.stderr)\n"
-             "    return _right(*a, **k)\n")
+    warns = (cell(solved(SLUG), "crossover_answer").source + "\n" +   # right, and noisy on stderr
+             scenario(SLUG, "warns_on_stderr")["crossover_answer"])
     submissions = {
         "submitted-solution": solved(SLUG),
         "submitted-warns-on-stderr": solved(SLUG, crossover_answer=warns),
         "submitted-unchanged": release(SLUG),
-        "submitted-no-sync-timer": solved(SLUG, timer_answer=wrong_timer),
-        "submitted-cheat-attempt": solved(SLUG, timer_answer=cheat),
-        "submitted-raises": solved(SLUG, crossover_answer="raise RuntimeError('student bug')"),
-        "submitted-loops-forever": solved(SLUG, model_answer="while True:\n    pass"),
+        "submitted-no-sync-timer": solved(SLUG, **scenario(SLUG, "no_sync_timer")),
+        "submitted-cheat-attempt": solved(SLUG, **scenario(SLUG, "cheat_attempt")),
+        "submitted-raises": solved(SLUG, **scenario(SLUG, "raises")),
+        "submitted-loops-forever": solved(SLUG, **scenario(SLUG, "loops_forever")),
         "submitted-deleted-test-cell": without_check,
         "submitted-tampered-metadata": duplicated,
     }

@@ -3,9 +3,9 @@ import pytest
 from numba import cuda
 
 from autograder import ch03_thread_hierarchy as ch03
-from autograder import kernel_checks as kc
+from autograder import kernels
 from autograder.grading import fresh
-from conftest import execute, release, solution, solved
+from conftest import execute, release, scenario, solution, solved
 
 SLUG = "ch03_thread_hierarchy"
 
@@ -44,13 +44,18 @@ extern "C" __global__ void scale_shift_stride(float* x, int n) {
         x[i] = 2.0f * x[i] + 1.0f;
     }
 }"""
-NO_STRIDE_C = r"""
-extern "C" __global__ void scale_shift_stride(float* x, int n) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) x[i] = 2.0f * x[i] + 1.0f;
-}"""
-BLOCK_STRIDE_C = STRIDE_C.replace("blockDim.x * gridDim.x", "blockDim.x")
-NO_GUARD_C = NO_STRIDE_C.replace("if (i < n) ", "")
+
+
+def define(src, name):
+    """What an answer cell defines as `name` (a CUDA C kernel's source text, say)."""
+    ns = {}
+    exec(src, ns)
+    return ns[name]
+
+
+NO_STRIDE_C = define(scenario(SLUG, "c_no_stride")["stride_c_answer"], "STRIDE_SRC")
+BLOCK_STRIDE_C = define(scenario(SLUG, "c_block_stride")["stride_c_answer"], "STRIDE_SRC")
+NO_GUARD_C = define(scenario(SLUG, "c_no_guard")["stride_c_answer"], "STRIDE_SRC")
 
 
 # ---------------------------------------------------------------- the arithmetic and its checks
@@ -106,14 +111,14 @@ def test_launch_config_notes_a_partial_warp(capsys):
     (BLOCK_STRIDE_C, "scale_shift_stride", r"x\[32\] was updated twice"),
 ])
 def test_wrong_grid_stride_loops_fail(kernel, name, message):
-    with pytest.raises(kc.KernelError, match=message):
+    with pytest.raises(kernels.KernelError, match=message):
         ch03.check_grid_stride(kernel, name=name)
 
 
 def test_missing_guard_fails_with_the_index():
-    with pytest.raises(kc.OutOfBoundsError, match=r"out-of-bounds read of x\[1\].*add a bounds guard"):
+    with pytest.raises(kernels.OutOfBoundsError, match=r"out-of-bounds read of x\[1\].*add a bounds guard"):
         ch03.check_guarded(no_guard)
-    with pytest.raises(kc.OutOfBoundsError, match="out-of-bounds.*bounds guard"):
+    with pytest.raises(kernels.OutOfBoundsError, match="out-of-bounds.*bounds guard"):
         fresh(SLUG).check_guarded(NO_GUARD_C, name="scale_shift_stride", hidden=True)
 
 
@@ -158,15 +163,7 @@ def test_solution_runs_top_to_bottom():
 
 def test_autograde_round_trip(course):
     c = course(SLUG, timeout=60)
-    wrong = solved(
-        SLUG,
-        launch_answer="def launch_config(n):\n    return (n + 2047) // 2048, 2048\n",
-        guard_answer="from numba import cuda\n\n@cuda.jit\ndef scale_shift(x):\n"
-                     "    i = cuda.grid(1)\n    x[i] = 2 * x[i] + 1\n",
-        stride_answer="@cuda.jit\ndef scale_shift_stride(x):\n    i = cuda.grid(1)\n"
-                      "    if i < x.size:\n        x[i] = 2 * x[i] + 1\n",
-        stride_c_answer=f"STRIDE_SRC = r'''{BLOCK_STRIDE_C}'''\n",
-    )
+    wrong = solved(SLUG, **scenario(SLUG, "only_indices_right"))
     c.submit("submitted-solution", solved(SLUG))
     c.submit("submitted-unchanged", release(SLUG))
     c.submit("submitted-2048-no-guard-no-stride-block-stride", wrong)

@@ -1,14 +1,12 @@
 """Chapter 2: the checks pass right kernels, fail wrong ones for the right reason, and nbgrader
 grades submissions right."""
-from pathlib import Path
-
 import pytest
 from numba import cuda
 
 from autograder import ch02_first_kernels as ch02, results
 from autograder.grading import fresh
-from conftest import execute, release, solution, solved
-from kernels.numba_kernels import vector_add, vector_add_first_block_only, vector_add_no_guard
+from conftest import execute, release, scenario, solution, solved
+from scenarios.kernels.numba_kernels import vector_add, vector_add_first_block_only, vector_add_no_guard
 
 SLUG = "ch02_first_kernels"
 
@@ -28,21 +26,23 @@ def scale_add_ignores_alpha(alpha, a, b, out):
         out[i] = a[i] + b[i]
 
 
+def define(src, name):
+    """What an answer cell defines as `name` (a CUDA C kernel's source text, say)."""
+    ns = {"cuda": cuda}
+    exec(src, ns)
+    return ns[name]
+
+
 C_ADD = ch02.VECTOR_ADD_C
-C_ADD_NO_GUARD = """
-extern "C" __global__ void vector_add(const float* a, const float* b, float* out, int n) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    out[i] = a[i] + b[i];
-}
-"""
-C_ADD_NO_SEMICOLON = C_ADD.replace("threadIdx.x;", "threadIdx.x")
+C_ADD_NO_GUARD = define(scenario(SLUG, "c_no_guard")["c_add_answer"], "VECTOR_ADD_SRC")
+C_ADD_NO_SEMICOLON = define(scenario(SLUG, "c_no_semicolon")["c_add_answer"], "VECTOR_ADD_SRC")
 C_SCALE = """
 extern "C" __global__ void scale_add(float alpha, const float* a, const float* b, float* out, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) out[i] = alpha * a[i] + b[i];
 }
 """
-C_SCALE_SWAPPED = C_SCALE.replace("alpha * a[i] + b[i]", "alpha * b[i] + a[i]")
+C_SCALE_SWAPPED = define(scenario(SLUG, "c_scale_swapped")["scale_answer"], "SCALE_ADD_SRC")
 
 
 def config_rounds_down(n, threads_per_block=256):
@@ -176,32 +176,15 @@ def test_solution_runs_top_to_bottom():
     assert "all right: True" in out
 
 
-NUMBA_NO_GUARD = """from numba import cuda
-
-@cuda.jit
-def vector_add(a, b, out):
-    i = cuda.grid(1)
-    out[i] = a[i] + b[i]
-"""
-C_FIRST_BLOCK_ONLY = (Path(__file__).parent / "kernels" / "vector_add_first_block_only.cu").read_text()
-C_FIRST_BLOCK_ANSWER = f'VECTOR_ADD_NAME = "vector_add"\nVECTOR_ADD_SRC = r"""{C_FIRST_BLOCK_ONLY}"""\n'
-
-
 def test_autograde_round_trip(course):
     c = course(SLUG, timeout=60)
     submissions = {
         "submitted-solution": solved(SLUG),
         "submitted-unchanged": release(SLUG),
         # independent points lost in one notebook: Numba guard (3) and a rounded-down config (2)
-        "submitted-numba-no-guard-rounds-down": solved(
-            SLUG, numba_add_answer=NUMBA_NO_GUARD,
-            config_answer="def launch_config(n, threads_per_block=256):\n"
-                          "    return n // threads_per_block, threads_per_block\n"),
+        "submitted-numba-no-guard-rounds-down": solved(SLUG, **scenario(SLUG, "numba_no_guard_rounds_down")),
         # CUDA C kernel that repeats the first block's elements (3), 2048 threads accepted (2)
-        "submitted-c-first-block-only-2048": solved(
-            SLUG, c_add_answer=C_FIRST_BLOCK_ANSWER,
-            config_answer="def launch_config(n, threads_per_block=256):\n"
-                          "    return -(-n // threads_per_block), threads_per_block\n"),
+        "submitted-c-first-block-only-2048": solved(SLUG, **scenario(SLUG, "c_first_block_only_2048")),
     }
     assert c.grade(submissions) == {
         "submitted-solution": 10,

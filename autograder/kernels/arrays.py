@@ -1,13 +1,14 @@
-"""The few GPU array operations the measurements need, through CuPy or torch.
+"""The few GPU array operations chapter 1's measurements need, through CuPy or torch.
 
 A page asks `gpu()` and gets an object with the same methods whichever library
 reaches the GPU (Colab has both; the grading machine may have one), or None on a CPU.
+Known limitations: float arrays and elementwise add and matmul only, what the timings use.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .device import detect
+from ..device import detect
 
 
 class CupyArrays:

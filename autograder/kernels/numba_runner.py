@@ -1,0 +1,195 @@
+"""Run a Numba CUDA kernel with given grids and blocks on any machine (the parent side).
+
+GPU: the kernel runs for real (`gpu_run.run_numba_gpu`). CPU: the kernel's source is shipped
+(`source.ship_kernel`) to children started with `python -m autograder.kernels.child`: up to
+four simulator children side by side, launches split among them by thread count (each is one
+Python process bound by its GIL), arrays checked there (`simulator`), and one child that
+compiles it to PTX (`ptx`). Here their results become a `KernelRun`, or the first failing
+launch's error, worded for the student with the line of the kernel it happened at.
+
+Known limitations: the simulator runs about 0.5 ms per CUDA thread, so keep CPU launches to a
+few thousand threads; warp-level primitives run as the simulator runs them.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+from . import procs
+from .errors import KernelCrash, KernelTimeout, OutOfBoundsError, RaceError, source_line
+from .gpu_run import run_numba_gpu
+from .launch import DEFAULT_CC, KernelRun, Launch, on_gpu, validated
+from .ptx import compile_error
+from .source import ship_kernel
+from .toolchain import cuda_home_from_wheels
+
+SIM_BACKEND = "Numba CUDA simulator (CPU)"
+
+
+def _spawn(job: dict, jobdir: Path, simulate: bool):
+    jobdir.mkdir(parents=True, exist_ok=True)
+    (jobdir / "job.pkl").write_bytes(pickle.dumps(job))
+    env = dict(os.environ, NUMBA_DISABLE_PERFORMANCE_WARNINGS="1", PYTHONWARNINGS="ignore",
+               NUMBA_ENABLE_CUDASIM="1" if simulate else "0")
+    home = None if simulate else cuda_home_from_wheels()
+    if home:
+        env["CUDA_HOME"] = home
+    return procs.start_module("autograder.kernels.child", str(jobdir), env=env)
+
+
+def _wait(proc, jobdir: Path, timeout: float) -> tuple[dict | None, str, str, bool]:
+    out, err, timed_out = procs.wait(proc, timeout)
+    res = jobdir / "result.pkl"
+    return (pickle.loads(res.read_bytes()) if res.exists() else None), out, err, timed_out
+
+
+def _fmt3(t) -> str:
+    return "(" + ",".join(str(int(x)) for x in t) + ")" if t else "?"
+
+
+def _where(info: dict, sources: dict) -> str:
+    fn, line = info.get("file"), info.get("line")
+    if not line:
+        return ""
+    label = (fn or "").strip("<>")
+    of = f" of {label}" if label and label != "source" else ""   # "source": a kernel given as text
+    return f" at line {line}{of}: `{source_line(sources.get(fn, []), line)}`"
+
+
+def _sim_error(info: dict, sources: dict, launch: Launch):
+    """The simulator child's record of a failed launch, as the error the student sees."""
+    who = ""
+    if info.get("thread") is not None:
+        who = f" by the thread blockIdx={_fmt3(info.get('block'))} threadIdx={_fmt3(info.get('thread'))}"
+    where = _where(info, sources)
+    label = launch.describe()
+    if info["kind"] == "oob":
+        if "array" in info:
+            idx = info["index"]
+            shown = f"{info['array']}[{', '.join(map(str, idx))}]"
+            shape = info["shape"]
+            size = f"{shape[0]} element{'s' if shape[0] != 1 else ''}" if len(shape) == 1 else f"shape {shape}"
+            kind = "shared array" if info.get("shared") else "array"
+            msg = (f"out-of-bounds {info['access']} of {shown} (the {kind} {info['array']} has {size}){who}{where}. "
+                   f"Threads whose index falls outside the data must not touch memory: add a bounds guard such "
+                   f"as `if i < n:`")
+        else:
+            msg = f"out-of-bounds index ({info.get('message')}){who}{where}. Check the bounds guard"
+        return OutOfBoundsError(msg, backend=SIM_BACKEND, launch=label)
+    if info["kind"] == "race":
+        other = f"thread {_fmt3(info['other_thread'])}"
+        if info["other_block"] != info["block"]:
+            other += f" of block {_fmt3(info['other_block'])}"
+        other_where = ""
+        if info.get("other_line"):
+            ol = info["other_line"]
+            other_where = f" at line {ol}: `{source_line(sources.get(info['file'], []), ol)}`"
+        if info.get("shared"):
+            msg = (f"race on the shared array {info['array']}: thread {_fmt3(info['thread'])} of block "
+                   f"{_fmt3(info['block'])} {'writes' if info['access'] == 'write' else 'reads'} "
+                   f"{info['array']}{list(info['index'])}{where}, which {other} {info['other_did']}{other_where}, "
+                   f"with no cuda.syncthreads() between. Call cuda.syncthreads() after the tile is loaded and "
+                   f"again before it is overwritten")
+        else:
+            msg = (f"race on {info['array']}{list(info['index'])}: thread {_fmt3(info['thread'])} of block "
+                   f"{_fmt3(info['block'])} {'writes' if info['access'] == 'write' else 'reads'} it{where}, "
+                   f"which {other} {info['other_did']}{other_where}. Each element should have one writer, "
+                   f"or use cuda.atomic.add")
+        return RaceError(msg, backend=SIM_BACKEND, launch=label)
+    return KernelCrash(f"the kernel raised {info.get('type', 'an error')}: {info.get('message')}{who}{where}",
+                       backend=SIM_BACKEND, launch=label)
+
+
+def _split(launches: list[Launch], workers: int) -> list[list[int]]:
+    """Launch indices in up to `workers` groups of about equal thread counts (greedy, largest first)."""
+    cost = [L.threads for L in launches]
+    groups: list[list[int]] = [[] for _ in range(max(1, min(workers, len(launches))))]
+    load = [0] * len(groups)
+    for k in sorted(range(len(launches)), key=lambda i: -cost[i]):
+        g = load.index(min(load))
+        groups[g].append(k)
+        load[g] += cost[k]
+    return [sorted(g) for g in groups if g]
+
+
+def simulator_workers() -> int:
+    """Simulator processes run side by side: each is one Python process bound by its GIL."""
+    env = os.environ.get("GPU_COURSE_SIM_WORKERS")
+    if env:
+        return max(1, int(env))
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _run_simulator(kernel, launches: list[Launch], name, count_accesses, timeout, compile_check, cc) -> KernelRun:
+    src = ship_kernel(kernel, name)
+    packed = [(L.grid3, L.block3, int(L.shared_mem), list(L.args)) for L in launches]
+    groups = _split(launches, simulator_workers())
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="numba_run_") as tmp:
+        sims = [(g, Path(tmp) / f"sim{i}") for i, g in enumerate(groups)]
+        children = [_spawn({"mode": "simulate", "source": src, "launches": [packed[k] for k in g], "indices": g,
+                            "count": count_accesses}, d, simulate=True) for g, d in sims]
+        comp = _spawn({"mode": "compile", "source": src, "launches": packed[:1], "cc": cc},
+                      Path(tmp) / "ptx", simulate=False) if compile_check else None
+        done = [_wait(p, d, max(0.1, timeout - (time.time() - t0))) for p, (_, d) in zip(children, sims)]
+        cres = None
+        if comp is not None:
+            cres, _, cerr, ctimeout = _wait(comp, Path(tmp) / "ptx", max(120.0, timeout))
+            if cres is None:
+                cres = {"skipped": "the PTX compile did not finish" + (" in time" if ctimeout else
+                                                                      f": {cerr.strip()[-300:]}")}
+    if cres and "error" in cres:
+        raise compile_error(cres["error"], cc)
+    per_launch: dict[int, dict] = {}
+    failures = []  # (launch index, exception)
+    printed = ""
+    for (g, _), (result, out, err, timed_out) in zip(sims, done):
+        printed += out
+        if timed_out:
+            k = procs.launch_of(err, g[0])
+            failures.append((k, KernelTimeout(
+                f"the kernel ran past the time limit of {timeout:.0f} s in the simulator: an endless loop? "
+                f"(the simulator runs a few thousand CUDA threads a second)",
+                backend=SIM_BACKEND, launch=launches[k].describe())))
+            continue
+        if result is None:
+            raise RuntimeError(f"the simulator subprocess failed:\n{err[-3000:]}")
+        if "fatal" in result:
+            raise KernelCrash(result["fatal"], backend=SIM_BACKEND)
+        for k, r in zip(g, result["launches"]):
+            if "error" in r:
+                failures.append((k, _sim_error(r["error"], result["sources"], launches[k])))
+                break
+            per_launch[k] = r
+    if printed.strip():
+        print(printed[:5000], end="" if printed.endswith("\n") else "\n")
+    if failures:
+        raise min(failures, key=lambda f: f[0])[1]
+    outputs = [per_launch[k]["outputs"] for k in range(len(launches))]
+    accesses = [per_launch[k]["accesses"] for k in range(len(launches))]
+    notes = []
+    if cres is not None:
+        notes.append("compiled to PTX for compute capability %d.%d" % tuple(cc) if cres.get("ok")
+                     else cres.get("skipped", "PTX compile skipped"))
+    return KernelRun(SIM_BACKEND, outputs, notes, accesses,
+                     {"stdout": printed, "seconds": round(time.time() - t0, 2), "workers": len(groups)})
+
+
+def run_numba(kernel, launches: Sequence[Launch], *, name: str | None = None, backend: str = "auto",
+              count_accesses: bool = False, timeout: float = 60.0, compile_check: bool = True,
+              cc: tuple[int, int] = DEFAULT_CC) -> KernelRun:
+    """Run `launches` of a Numba CUDA kernel; see the module docstring.
+
+    backend: "auto" (GPU if there is one), "gpu", or "cpu"/"simulator". Access counts (and so
+    read budgets) come from the simulator only: with count_accesses=True "auto" is the CPU path.
+    The arrays in `launches` are not modified; the results are in `KernelRun.outputs`.
+    """
+    gpu = on_gpu(backend) and (backend == "gpu" or not count_accesses)
+    launches = validated(launches, "GPU, Numba CUDA" if gpu else SIM_BACKEND)
+    if gpu:
+        return run_numba_gpu(kernel, launches, name, timeout)
+    return _run_simulator(kernel, launches, name, count_accesses, timeout, compile_check, cc)

@@ -1,0 +1,78 @@
+"""The child processes a kernel runs in: started in one way, waited for in one way.
+
+A student's kernel may loop forever, so every runner child (the Numba simulator, the PTX
+compile, a CUDA C binary under a sanitizer) is started in its own process group, which is
+killed whole past the time limit, and is tied to its parent: on Linux it gets SIGKILL when the
+thread that started it dies, so a killed notebook kernel leaves no kernel binary running (a
+new session alone escapes a killed parent's group). A child writes `@@LAUNCH k` on stderr as
+it starts launch k, so that a child killed on time still says which launch never ended.
+
+Known limitations: the parent-death signal is Linux only; elsewhere a child outlives a parent
+killed by SIGKILL until its own time limit, which the child does not enforce.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])   # the folder that holds autograder/
+
+
+@functools.lru_cache(maxsize=None)
+def _prctl():
+    """libc's prctl, looked up in the parent (a forked child should call, not load, anything)."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _tied_to_parent():
+    """A preexec_fn that asks for SIGKILL when the parent goes (PR_SET_PDEATHSIG), or None."""
+    prctl = _prctl() if sys.platform.startswith("linux") else None
+    if prctl is None:
+        return None
+
+    def tie():
+        prctl(1, signal.SIGKILL, 0, 0, 0)   # 1 = PR_SET_PDEATHSIG
+    return tie
+
+
+def start(cmd: list[str], env: dict | None = None, cwd: str | None = None) -> subprocess.Popen:
+    """Start `cmd` in a process group of its own, tied to this process; text stdout and stderr."""
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+                            errors="replace", start_new_session=True, preexec_fn=_tied_to_parent())
+
+
+def start_module(module: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """`python -m <module> <args>` with this interpreter, the course's package importable."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = PACKAGE_PARENT + os.pathsep + env.get("PYTHONPATH", "")
+    return start([sys.executable, "-m", module, *args], env=env)
+
+
+def launch_of(stderr: str, default: int = 0) -> int:
+    """The launch a child was at when it stopped: the last `@@LAUNCH k` it wrote to stderr."""
+    found = re.findall(r"@@LAUNCH (\d+)", stderr)
+    return int(found[-1]) if found else default
+
+
+def wait(proc: subprocess.Popen, timeout: float) -> tuple[str, str, bool]:
+    """(stdout, stderr, timed_out) of a child, killing its whole group past `timeout` seconds
+    (an endless kernel must not outlive its check)."""
+    try:
+        out, err = proc.communicate(timeout=max(0.1, timeout))
+        return out, err, False
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            proc.kill()
+        out, err = proc.communicate()
+        return out, err, True

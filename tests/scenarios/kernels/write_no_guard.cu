@@ -1,0 +1,3 @@
+extern "C" __global__ void f(float* x, int n) {
+    x[threadIdx.x] = 1.0f;
+}
