@@ -6,10 +6,11 @@ autograd saves for backward, and short-lived temporaries. The first three persis
 to step and scale with the model; activations scale with batch x sequence x width.
 
 Three layers, as elsewhere: pure arithmetic (`bytes_per_parameter`, `persistent_bytes`,
-`saved_bytes`, `predict`), measurement (`mlp_setup`, a setup in the meter's sense, so the
-hidden tests can measure it in a fresh process; `allocator_demo` on a GPU), display
-(`prediction_rows`, `calculator`). The checks grade a student's versions of the three
-predictions against what the meter measures, never against this module's arithmetic.
+`saved_bytes`, `predict`), measurement (`mlp_setup`, a setup in the meter's sense built on the
+shared `memory.make_mlp`, so the hidden tests can measure it in a fresh process;
+`allocator_demo` on a GPU), display (`prediction_rows`, `calculator`). The checks grade a
+student's versions of the three predictions against what the meter measures, never against
+this module's arithmetic.
 
 The exercise's model: Linear layers of `widths` with ReLU between them (none after the last),
 input x of shape (batch, widths[0]), loss = mse_loss(model(x), y). What autograd keeps:
@@ -28,73 +29,43 @@ import random
 import tempfile
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from . import grading, meter
+from . import memory
+from .answers import answer_int
 
 SLUG = "ch06_where_memory_goes"
 FALLBACK = ("The meter's CPU storage tracker measures parameters, gradients, optimizer state "
             "and activations exactly as a GPU holds them; allocator figures (reserved memory, "
             "empty_cache, memory_summary, snapshots) need CUDA and come from recorded GPU runs.")
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 STATE_COPIES = {"adam": 2, "sgd_momentum": 1, "sgd": 0}   # optimizer values kept per parameter
 OPTIMIZERS = tuple(STATE_COPIES)
 PAGE_WIDTHS, PAGE_BATCH = [256, 1024, 1024, 1024, 256], 512   # the page's model
 
 
-# ---------------------------------------------------------------- the model the chapter measures
-def make_mlp(widths, frozen: int = 0, bias: bool = True, precision: str = "float32",
-             device: str = "cpu", seed: int = 0) -> nn.Sequential:
-    """Linear(widths[i], widths[i+1]) with ReLU between; the first `frozen` Linears frozen."""
-    torch.manual_seed(seed)
-    layers = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        lin = nn.Linear(a, b, bias=bias)
-        lin.requires_grad_(i >= frozen)
-        layers += [lin, nn.ReLU()]
-    return nn.Sequential(*layers[:-1]).to(device=device, dtype=DTYPES[precision])
-
-
-def make_optimizer(name: str, params):
-    """foreach=True everywhere: CUDA's default, so CPU and GPU run the same update."""
-    if name == "adam":
-        return torch.optim.Adam(params, lr=1e-3, foreach=True)
-    if name in ("sgd", "sgd_momentum"):
-        return torch.optim.SGD(params, lr=1e-2, momentum=0.9 if name == "sgd_momentum" else 0.0,
-                               foreach=True)
-    raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")
-
-
+# ---------------------------------------------------------------- the step the chapter measures
 def mlp_setup(widths, batch: int, optimizer: str = "adam", precision: str = "float32",
               frozen: int = 0, bias: bool = True, seq: int | None = None, seed: int = 0) -> dict:
-    """The chapter's training step, for `meter.measure` or `measure_isolated` (by name)."""
-    dev = meter.resolve_backend()
-    model = make_mlp(widths, frozen, bias, precision, dev, seed)
-    opt = make_optimizer(optimizer, model.parameters())
+    """The chapter's training step on `memory.make_mlp`, for `memory.measure` or
+    `measure_isolated` (by name)."""
+    dev = memory.resolve_backend()
+    model = memory.make_mlp(widths, frozen, bias, precision, dev, seed)
+    opt = memory.make_optimizer(optimizer, model.parameters())
     shape = (batch,) if seq is None else (batch, seq)
-    x = torch.randn(*shape, widths[0], device=dev, dtype=DTYPES[precision])
-    y = torch.randn(*shape, widths[-1], device=dev, dtype=DTYPES[precision])
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return {"step": step, "model": model, "optimizer": opt}
+    x = torch.randn(*shape, widths[0], device=dev, dtype=memory.DTYPES[precision])
+    y = torch.randn(*shape, widths[-1], device=dev, dtype=memory.DTYPES[precision])
+    return memory.mse_step(model, opt, x, y)
 
 
-def measure_mlp(widths, batch, label="", **kwargs) -> meter.Measurement:
-    s = mlp_setup(widths, batch, **kwargs)
-    return meter.measure(s["step"], model=s["model"], optimizer=s["optimizer"], label=label)
+def measure_mlp(widths, batch, label="", **kwargs) -> memory.Measurement:
+    return memory.measure(memory.build(mlp_setup, widths, batch, **kwargs), label=label)
 
 
 # ---------------------------------------------------------------- the budget on paper
 def bytes_per_parameter(optimizer: str, precision: str = "float32") -> int:
     """Persistent bytes per parameter: the value, its gradient, the optimizer's copies.
     float32 Adam: 4 + 4 + 2 * 4 = 16."""
-    size = torch.tensor([], dtype=DTYPES[precision]).element_size()
+    size = torch.tensor([], dtype=memory.DTYPES[precision]).element_size()
     return size * (2 + STATE_COPIES[optimizer])
 
 
@@ -134,7 +105,7 @@ def _mib(n) -> str:
     return "" if n is None else f"{n / 2**20:,.2f} MiB"
 
 
-def prediction_rows(pred: dict, m: meter.Measurement | None = None) -> str:
+def prediction_rows(pred: dict, m: memory.Measurement | None = None) -> str:
     """An HTML table: predicted bytes by kind, and beside them what the meter measured."""
     got = {} if m is None else {**m.persistent, "activations": m.saved,
                                 "total": sum(m.persistent.values()) + m.saved}
@@ -159,7 +130,7 @@ def calculator():
            "seq": w.IntText(128, description="sequence"),
            "hidden": w.IntText(1024, description="hidden"),
            "layers": w.IntText(4, description="layers"),
-           "precision": w.Dropdown(options=list(DTYPES), value="float32", description="precision"),
+           "precision": w.Dropdown(options=list(memory.DTYPES), value="float32", description="precision"),
            "optimizer": w.Dropdown(options=list(OPTIMIZERS), value="adam", description="optimizer")}
 
     def show(**kw):
@@ -172,7 +143,7 @@ def calculator():
 def allocator_demo() -> list[dict]:
     """Allocated and reserved bytes as tensors come and go, and what empty_cache() returns.
     A live tensor keeps its block; a small live tensor keeps its whole 2 MiB segment."""
-    if meter.resolve_backend() != "cuda":
+    if memory.resolve_backend() != "cuda":
         raise RuntimeError("no GPU: allocated and reserved memory are CUDA allocator figures")
     c = torch.cuda
     rows = []
@@ -200,7 +171,7 @@ def allocator_demo() -> list[dict]:
 def record() -> dict:
     """What `dev.py gpu-figures` stores for this chapter: the page's step on the allocator,
     its summary, a snapshot's size, and the allocator walk-through."""
-    if meter.resolve_backend() != "cuda":
+    if memory.resolve_backend() != "cuda":
         raise RuntimeError("no GPU: chapter 6 records allocator figures on a CUDA GPU only")
     m = measure_mlp(PAGE_WIDTHS, PAGE_BATCH, label="fp32 Adam")
     s = mlp_setup(PAGE_WIDTHS, PAGE_BATCH)
@@ -209,9 +180,8 @@ def record() -> dict:
     s["step"]()
     summary = torch.cuda.memory_summary(abbreviated=True)
     max_alloc = torch.cuda.max_memory_allocated()
-    from .meter_plot import snapshot
     with tempfile.TemporaryDirectory() as tmp:
-        path = snapshot(s["step"], os.path.join(tmp, "snap.pickle"))
+        path = memory.snapshot(s["step"], os.path.join(tmp, "snap.pickle"))
         size = os.path.getsize(path)
         import pickle
         with open(path, "rb") as f:
@@ -223,12 +193,10 @@ def record() -> dict:
 
 
 # ---------------------------------------------------------------- the checks
-def _isolated(**kw) -> meter.Measurement:
-    """The step measured in a fresh process (a replaced meter is refused by `grading.fresh`)."""
-    m = meter.measure_isolated(f"autograder.{SLUG}:mlp_setup", **kw)
-    if not (isinstance(m, meter.Measurement) and m.isolated):
-        raise AssertionError("the hidden measurement did not come from a fresh process")
-    return m
+def _measured(hidden: bool, **kw) -> memory.Measurement:
+    """The chapter's step, measured here or (hidden) in a fresh process; a replaced meter is
+    refused by `grading.fresh`."""
+    return memory.measure_one(f"autograder.{SLUG}:mlp_setup", hidden=hidden, **kw)
 
 
 def _draw(r: random.Random, n_min=2, n_max=4) -> list[int]:
@@ -241,12 +209,12 @@ def check_bytes_per_parameter(fn, hidden=False):
     cases = [(o, "float32") for o in OPTIMIZERS] + [("adam", "bfloat16")]
     if hidden:
         r = random.Random()
-        widths, cases = _draw(r), [(r.choice(OPTIMIZERS), r.choice(list(DTYPES)))]
+        widths, cases = _draw(r), [(r.choice(OPTIMIZERS), r.choice(list(memory.DTYPES)))]
     n = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
     for o, p in cases:
         kw = dict(widths=widths, batch=8, optimizer=o, precision=p)
-        m = _isolated(**kw) if hidden else measure_mlp(**kw)
-        got = grading.answer_int(fn(o, p), f"bytes_per_parameter({o!r}, {p!r})")
+        m = _measured(hidden, **kw)
+        got = answer_int(fn(o, p), f"bytes_per_parameter({o!r}, {p!r})")
         measured = sum(m.persistent.values())
         assert got * n == measured, (
             f"bytes_per_parameter({o!r}, {p!r}) = {got}: for {n:,} parameters that predicts "
@@ -266,15 +234,15 @@ def check_persistent(fn, hidden=False):
         cases = [(widths, r.randint(1, 2), r.random() < 0.7, r.choice(OPTIMIZERS))]
     for widths, frozen, bias, opt in cases:
         kw = dict(widths=widths, batch=8, optimizer=opt, frozen=frozen, bias=bias)
-        m = _isolated(**kw) if hidden else measure_mlp(**kw)
-        model = make_mlp(widths, frozen, bias)
+        m = _measured(hidden, **kw)
+        model = memory.make_mlp(widths, frozen, bias)
         what = (f"persistent_bytes(model, {opt!r}) for Linear widths {widths}, "
                 f"bias={bias}, first {frozen} Linear(s) frozen")
         got = fn(model, opt)
         if not isinstance(got, dict):
             raise AssertionError(f"{what} should return a dict of bytes by kind, got {got!r}")
         for kind, want in m.persistent.items():
-            g = grading.answer_int(got.get(kind), f"{what}[{kind!r}]")
+            g = answer_int(got.get(kind), f"{what}[{kind!r}]")
             assert g == want, (f"{what}: {kind.replace('_', ' ')} predicted {g:,} bytes, the "
                                f"meter measured {want:,} bytes [{m.backend}]")
     print(f"persistent bytes: {len(cases)} models match the meter exactly")
@@ -287,8 +255,8 @@ def check_saved(fn, hidden=False, rtol=0.01):
         r = random.Random()
         cases = [(_draw(r, 1, 4), 8 * r.randint(1, 16))]
     for widths, batch in cases:
-        m = _isolated(widths=widths, batch=batch) if hidden else measure_mlp(widths, batch)
-        got = grading.answer_int(fn(list(widths), batch), f"saved_bytes({widths}, {batch})")
+        m = _measured(hidden, widths=widths, batch=batch)
+        got = answer_int(fn(list(widths), batch), f"saved_bytes({widths}, {batch})")
         assert abs(got - m.saved) <= rtol * m.saved, (
             f"saved_bytes({widths}, batch={batch}): predicted {got:,} bytes, the meter measured "
             f"{m.saved:,} bytes saved for backward at once (needs within {rtol:.0%}); "

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import grading, meter
+from . import memory
 
 SLUG = "ch07_mixed_precision"
 FALLBACK = ("Autocast runs on the CPU here; the meter's CPU storage tracker measures the same "
@@ -57,7 +57,7 @@ class AmpSettings:
 def amp_settings() -> AmpSettings:
     """CUDA: float16 + GradScaler. CPU: float16 + GradScaler if this torch's CPU autocast
     makes float16 (it did not before torch 2.4), else bfloat16 without a scaler."""
-    if meter.resolve_backend(None) == "cuda":
+    if memory.resolve_backend(None) == "cuda":
         return AmpSettings("cuda", torch.float16, True)
     try:
         with torch.autocast("cpu", dtype=torch.float16):
@@ -124,19 +124,6 @@ def amp_setup(batch: int = BATCH, seed: int = 0) -> dict:
     return {"step": step, "model": model, "optimizer": opt}
 
 
-def train(setup, steps: int = 40, batch: int = PARITY_BATCH, seed: int = 0, progress=None) -> list[float]:
-    """The losses of `steps` steps of a setup's step, one per step, as floats."""
-    spec = setup(batch=batch, seed=seed)
-    it = range(steps)
-    if progress:    # a bar in Jupyter and Colab; the summary line also shows on a static page
-        from tqdm.auto import tqdm
-        it = tqdm(it, desc=progress, unit="step")
-    losses = [float(spec["step"]()) for _ in it]
-    if progress:
-        print(f"{progress}: {steps} steps, loss {losses[0]:.4f} -> {losses[-1]:.4f}")
-    return losses
-
-
 # ---------------------------------------------------------------- what autocast does to each op
 def dtype_table(amp: AmpSettings | None = None) -> list[tuple[str, str, str]]:
     """(operation, input dtype, output dtype) for common ops under autocast on this machine."""
@@ -195,22 +182,12 @@ def underflow_demo(scale: float = 2.0**16, seed: int = 0) -> dict[str, torch.Ten
 
 
 # ---------------------------------------------------------------- the checks
-def _persistent(spec) -> dict[str, int]:
-    params = list(spec["model"].parameters())
-    state = [v for s in spec["optimizer"].state.values() for v in s.values()
-             if isinstance(v, torch.Tensor) and v.dim() > 0]
-    return {"parameters": meter.tensor_bytes(params),
-            "gradients": meter.tensor_bytes([p.grad for p in params if p.grad is not None]),
-            "optimizer_state": meter.tensor_bytes(state)}
-
-
 def check_parity(setup, hidden=False):
     """(a) Loss parity with the fp32 baseline, step by step, and float32 master weights."""
     batch, seed = (PARITY_BATCH, 0) if not hidden else (random.choice([96, 128, 160]), random.randrange(1, 10**6))
-    ref, got = (grading.setup_spec(s, who, "fp32_setup", batch=batch, seed=seed)
-                for s, who in ((fp32_setup, "fp32_setup"), (setup, "amp_setup")))
+    ref, got = (memory.build(s, like="fp32_setup", batch=batch, seed=seed) for s in (fp32_setup, setup))
     for i in range(PARITY_STEPS):
-        want, have = float(ref["step"]()), got["step"]()
+        want, have = float(ref.step()), got.step()
         if not isinstance(have, (torch.Tensor, float)) or (isinstance(have, torch.Tensor) and have.numel() != 1):
             raise AssertionError(f"the step should return the loss (a scalar), got {have!r}")
         have = float(have)
@@ -218,12 +195,12 @@ def check_parity(setup, hidden=False):
             raise AssertionError(f"step {i + 1} (batch {batch}, seed {seed}): loss {have:.6f}, fp32 "
                                  f"baseline {want:.6f}, more than {LOSS_RTOL:.0%} apart; mixed "
                                  "precision should train like the fp32 step")
-    bad = sorted({str(p.dtype) for p in got["model"].parameters() if p.dtype != torch.float32})
+    bad = sorted({str(p.dtype) for p in got.model.parameters() if p.dtype != torch.float32})
     if bad:
         raise AssertionError(f"the model's parameters are {', '.join(bad)}: mixed precision keeps "
                              "float32 master weights (autocast casts copies for each op); casting "
                              "the model itself is pure low-precision training, not this technique")
-    pa, pb = _persistent(got), _persistent(ref)
+    pa, pb = (memory.persistent(s.model, s.optimizer) for s in (got, ref))
     if pa != pb:
         raise AssertionError(f"persistent bytes (parameters, gradients, optimizer state) are {pa}, "
                              f"the fp32 baseline's are {pb}: under mixed precision they must not "
@@ -235,24 +212,17 @@ def check_parity(setup, hidden=False):
 def check_reduction(setup, hidden=False):
     """(b) The meter's peak above the baseline step at least TARGET lower than fp32's.
     Hidden: both steps measured in fresh processes, on a fresh seed and batch."""
-    if hidden:
-        batch, seed = random.choice(range(192, 385, 64)), random.randrange(1, 10**6)
-        base = meter.measure_isolated(f"autograder.{SLUG}:fp32_setup", batch=batch,
-                                      seed=seed, label="fp32")
-        cand = meter.measure_isolated(setup, batch=batch, seed=seed, label="autocast")
-    else:
-        batch, seed = BATCH, 0
-        base, cand = (meter.measure(s["step"], model=s["model"], optimizer=s["optimizer"], label=l)
-                      for s, l in ((grading.setup_spec(f, who, "fp32_setup", batch=batch, seed=seed), l)
-                                   for f, who, l in ((fp32_setup, "fp32_setup", "fp32"),
-                                                     (setup, "amp_setup", "autocast"))))
-    c = meter.compare(base, cand, what="peak")
+    batch, seed = ((random.choice(range(192, 385, 64)), random.randrange(1, 10**6)) if hidden
+                   else (BATCH, 0))
+    base, cand = memory.measure_pair(f"autograder.{SLUG}:fp32_setup", setup, hidden=hidden,
+                                     labels=("fp32", "autocast"), batch=batch, seed=seed)
+    c = memory.compare(base, cand, what="peak")
     try:
-        got = meter.require_reduction(c, at_least=TARGET)
+        got = memory.require_reduction(c, at_least=TARGET)
     except AssertionError as exc:
         raise AssertionError(f"batch {batch}: {exc}. Mixed precision lowers the peak when the "
                              "forward pass (model and loss) runs inside torch.autocast") from None
-    saved = meter.compare(base, cand, what="saved").reduction
+    saved = memory.compare(base, cand, what="saved").reduction
     print(f"reduction ({'fresh processes' if hidden else 'this process'}, batch {batch}): peak "
           f"{got:.0%} lower (target {TARGET:.0%}), saved for backward {saved:.0%} lower")
 
@@ -286,11 +256,12 @@ def check_fp16_roundtrip(fn, hidden=False):
 def record() -> dict:
     """What `dev.py gpu-figures` stores for this chapter: the CUDA dtype table, fp32 vs AMP
     bytes (peak, saved, persistent) and the two loss curves, all measured on the GPU."""
-    if meter.resolve_backend(None) != "cuda":
+    if memory.resolve_backend(None) != "cuda":
         raise RuntimeError("no GPU: chapter 7 records nothing on a CPU-only machine")
-    base, amp = (meter.measure_isolated(f"{__name__}:{n}", label=n) for n in ("fp32_setup", "amp_setup"))
+    base, amp = (memory.measure_isolated(f"{__name__}:{n}", label=n) for n in ("fp32_setup", "amp_setup"))
     fig = lambda m: {"peak": m.peak, "saved": m.saved, "persistent": m.persistent,  # noqa: E731
                      "breakdown": m.breakdown, "device": m.device}
     return {"settings": str(amp_settings()), "dtype_table": dtype_table(), "fp32": fig(base),
             "amp": fig(amp), "peak_ratio": amp.peak / base.peak, "saved_ratio": amp.saved / base.saved,
-            "losses": {"fp32": train(fp32_setup), "amp": train(amp_setup)}}
+            "losses": {"fp32": memory.train(fp32_setup, 40, PARITY_BATCH),
+                       "amp": memory.train(amp_setup, 40, PARITY_BATCH)}}

@@ -33,8 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import grading, meter
-from .ch07_mixed_precision import train  # noqa: F401  (the same loop: a setup's losses, with a bar)
+from . import memory
 
 SLUG = "ch08_bf16"
 FALLBACK = ("bfloat16 runs on the CPU here (converted to float32 inside each kernel unless the "
@@ -165,7 +164,7 @@ def support_table(gpus=GPUS) -> list[dict]:
 
 def machine_bf16() -> tuple[str, str]:
     """(verdict, explanation) for the machine this runs on."""
-    if meter.resolve_backend(None) == "cuda":
+    if memory.resolve_backend(None) == "cuda":
         cap = torch.cuda.get_device_capability()
         loose = torch.cuda.is_bf16_supported()                       # including_emulation=True
         strict = torch.cuda.is_bf16_supported(including_emulation=False)
@@ -194,7 +193,7 @@ def make_model(seed: int = 0):
     layers: list[nn.Module] = [nn.LayerNorm(WIDTH)]
     for _ in range(DEPTH):
         layers += [nn.Linear(WIDTH, WIDTH), nn.GELU()]
-    model = nn.Sequential(*layers, nn.Linear(WIDTH, WIDTH)).to(meter.resolve_backend(None))
+    model = nn.Sequential(*layers, nn.Linear(WIDTH, WIDTH)).to(memory.resolve_backend(None))
     return model, torch.optim.Adam(model.parameters(), lr=LR, foreach=True)
 
 
@@ -206,7 +205,7 @@ def make_data(batch: int = BATCH, seed: int = 0):
     b = torch.randn(WIDTH, WIDTH, generator=g) / math.sqrt(WIDTH)
     z = torch.randn(batch, WIDTH, generator=g)
     y = torch.tanh(z @ a) @ b + 0.05 * torch.randn(batch, WIDTH, generator=g)
-    dev = meter.resolve_backend(None)
+    dev = memory.resolve_backend(None)
     return (RAW_SCALE * z).to(dev), y.to(dev)
 
 
@@ -216,7 +215,7 @@ def persistent_bytes(dtype: torch.dtype = torch.float32, backend: str = "cpu") -
     512-byte blocks on "cuda". On a CPU bfloat16 is exactly half of float32; on a GPU the
     biases and LayerNorm's two vectors (256 bytes in float32) take one block either way."""
     shapes = [(WIDTH,), (WIDTH,)] + [(WIDTH, WIDTH), (WIDTH,)] * (DEPTH + 1)   # LN, then Linears
-    one = sum(meter.storage_bytes(math.prod(s) * dtype.itemsize, backend) for s in shapes)
+    one = sum(memory.storage_bytes(math.prod(s) * dtype.itemsize, backend) for s in shapes)
     return {"parameters": one, "gradients": one, "optimizer_state": 2 * one}
 
 
@@ -259,25 +258,20 @@ def _run(fn, *args, **kwargs):
     """fn(...), with a dtype mismatch inside the step turned into a message that says why."""
     try:
         return fn(*args, **kwargs)
-    except (RuntimeError, meter.MeterError) as exc:
+    except (RuntimeError, memory.MeterError) as exc:
         if "dtype" not in str(exc) and "scalar type" not in str(exc):
             raise
         raise AssertionError(f"the step failed with mixed types: {str(exc).strip().splitlines()[-1]}. "
                              "Cast the inputs and targets to bfloat16 as well as the model") from None
 
 
-def _measure(spec, label):
-    return _run(meter.measure, spec["step"], model=spec["model"], optimizer=spec["optimizer"], label=label)
-
-
 def check_parity(setup, hidden=False):
     """(a) Step by step, the losses stay within LOSS_RTOL of the fp32 baseline's, and finite."""
     batch, seed = (PARITY_BATCH, 0) if not hidden else (random.choice([96, 128, 160]), random.randrange(1, 10**6))
-    ref, got = (grading.setup_spec(s, who, "fp32_setup", batch=batch, seed=seed)
-                for s, who in ((fp32_setup, "fp32_setup"), (setup, "bf16_setup")))
+    ref, got = (memory.build(s, like="fp32_setup", batch=batch, seed=seed) for s in (fp32_setup, setup))
     peak_input = float(make_data(batch, seed)[0].abs().max())
     for i in range(PARITY_STEPS):
-        want, have = float(ref["step"]()), _run(got["step"])
+        want, have = float(ref.step()), _run(got.step)
         if not isinstance(have, (torch.Tensor, float)) or (isinstance(have, torch.Tensor) and have.numel() != 1):
             raise AssertionError(f"the step should return the loss (a scalar), got {have!r}")
         have = float(have)
@@ -306,26 +300,19 @@ def check_memory(setup, hidden=False):
     """(b) Parameters, gradients and optimizer state those of bfloat16 (half of float32's),
     kind by kind, and the peak above the baseline at least TARGET lower. Hidden: both steps
     measured in fresh processes on a fresh seed and batch (the baseline from this module)."""
-    if hidden:
-        batch, seed = random.choice(range(192, 385, 64)), random.randrange(1, 10**6)
-        base = meter.measure_isolated(f"autograder.{SLUG}:fp32_setup", batch=batch, seed=seed,
-                                      label="fp32")
-        cand = _run(meter.measure_isolated, setup, batch=batch, seed=seed, label="bf16")
-    else:
-        batch, seed = BATCH, 0
-        base = _measure(grading.setup_spec(fp32_setup, "fp32_setup", "fp32_setup", batch=batch, seed=seed),
-                        "fp32")
-        cand = _measure(grading.setup_spec(setup, "bf16_setup", "fp32_setup", batch=batch, seed=seed),
-                        "bf16")
+    batch, seed = ((random.choice(range(192, 385, 64)), random.randrange(1, 10**6)) if hidden
+                   else (BATCH, 0))
+    base, cand = _run(memory.measure_pair, f"autograder.{SLUG}:fp32_setup", setup, hidden=hidden,
+                      labels=("fp32", "bf16"), batch=batch, seed=seed)
     wrong = not_bf16(cand.persistent, cand.backend)
     if wrong:
         raise AssertionError(f"persistent bytes not halved (batch {batch}): {'; '.join(wrong)}; "
                              f"fp32 holds {base.persistent}. Pure bf16 keeps the parameters, their "
                              "gradients and Adam's state in bfloat16: cast the model before its "
                              "first step")
-    c = meter.compare(base, cand, what="peak")
+    c = memory.compare(base, cand, what="peak")
     try:
-        got = meter.require_reduction(c, at_least=TARGET)
+        got = memory.require_reduction(c, at_least=TARGET)
     except AssertionError as exc:
         raise AssertionError(f"batch {batch}: {exc}. The step's activations should be bfloat16 "
                              "too: cast the inputs and targets, not only the model") from None
@@ -362,13 +349,14 @@ def check_spacing(fn, hidden=False):
 def record() -> dict:
     """What `dev.py gpu-figures` stores: the GPU's bf16 verdict, fp32 vs bf16 bytes (peak,
     saved, persistent) and the loss curves, all measured on the GPU."""
-    if meter.resolve_backend(None) != "cuda":
+    if memory.resolve_backend(None) != "cuda":
         raise RuntimeError("no GPU: chapter 8 records nothing on a CPU-only machine")
-    base, bf = (meter.measure_isolated(f"{__name__}:{n}", label=n) for n in ("fp32_setup", "bf16_setup"))
+    base, bf = (memory.measure_isolated(f"{__name__}:{n}", label=n) for n in ("fp32_setup", "bf16_setup"))
     fig = lambda m: {"peak": m.peak, "saved": m.saved, "persistent": m.persistent,  # noqa: E731
                      "breakdown": m.breakdown, "device": m.device}
     verdict, why = machine_bf16()
     return {"bf16": verdict, "bf16_explained": why, "fp32": fig(base), "bf16_step": fig(bf),
             "peak_ratio": bf.peak / base.peak,
             "persistent_ratio": sum(bf.persistent.values()) / sum(base.persistent.values()),
-            "losses": {"fp32": train(fp32_setup), "bf16": train(bf16_setup)}}
+            "losses": {"fp32": memory.train(fp32_setup, 40, PARITY_BATCH),
+                       "bf16": memory.train(bf16_setup, 40, PARITY_BATCH)}}

@@ -24,13 +24,11 @@ process, after `grading.fresh` has refused a notebook that replaced the meter. `
 from __future__ import annotations
 
 import random
-import weakref
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from . import meter
+from . import memory
 
 SLUG = "ch09_inplace"
 FALLBACK = ("Everything runs on the CPU here; the meter's CPU storage tracker counts the same "
@@ -60,7 +58,7 @@ def infer_inplace(x, scale, bias):
 
 def device() -> str:
     """Where the exercise's tensors live: the GPU the meter measures, else the CPU."""
-    return meter.resolve_backend(None)
+    return memory.resolve_backend(None)
 
 
 def inference_data(rows=ROWS, cols=COLS, seed=0, on=None):
@@ -180,42 +178,11 @@ def error_case(rng: random.Random):
 
 
 # ---------------------------------------------------------------- a timeline of live bytes
-class LiveBytes(TorchDispatchMode):
-    """Live bytes of CPU tensors after each op, each storage counted once (views share it),
-    freed through a weakref. The page plots it; the graded figures come from the meter."""
-
-    def __init__(self, keep=()):
-        super().__init__()
-        self.live, self.seen, self.log = 0, {}, []
-        for t in keep:              # what exists before (inputs): counted, never freed here
-            self._adopt(t)
-        self.start = self.live
-
-    def _adopt(self, t):
-        if not isinstance(t, torch.Tensor) or not t.is_cpu:
-            return
-        st = t.untyped_storage()
-        if id(st) not in self.seen and st.nbytes():
-            self.seen[id(st)] = weakref.ref(st, lambda _r, k=id(st), n=st.nbytes(): self._free(k, n))
-            self.live += st.nbytes()
-
-    def _free(self, key, n):
-        if self.seen.pop(key, None) is not None:
-            self.live -= n
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for o in out if isinstance(out, (tuple, list)) else (out,):
-            self._adopt(o)
-        self.log.append((func.overloadpacket.__name__, self.live - self.start))
-        return out
-
-
 def timeline(fn, *args):
     """[(op name, live bytes above the inputs after it)] for one call of fn(*args), on the CPU."""
-    with LiveBytes(keep=[a for a in args if isinstance(a, torch.Tensor)]) as lb:
+    with memory.live_bytes(keep=[a for a in args if isinstance(a, torch.Tensor)]) as log:
         fn(*args)
-    return lb.log
+    return log
 
 
 def step_timeline(fn, batch=BATCH, seed=0):
@@ -224,15 +191,15 @@ def step_timeline(fn, batch=BATCH, seed=0):
     marks["loss"] and marks["backward"] index the first op of each phase in log."""
     model, x = Block(WIDTH, seed).cpu(), training_data(batch, WIDTH, seed).cpu()
     marks = {}
-    with LiveBytes(keep=[x, *model.parameters()]) as lb:
+    with memory.live_bytes(keep=[x, *model.parameters()]) as log:
         out = fn(model, x)
-        marks["loss"] = len(lb.log)
+        marks["loss"] = len(log)
         loss = out.square().mean()
         del out
-        marks["backward"] = len(lb.log)
+        marks["backward"] = len(log)
         loss.backward()
         del loss
-    return lb.log, marks
+    return log, marks
 
 
 # ---------------------------------------------------------------- the checks
@@ -283,7 +250,7 @@ def check_inference(fn, hidden=False):
 
 
 def _require_one_less(base, cand, act, what, hint):
-    c = meter.compare(base, cand, what="peak")
+    c = memory.compare(base, cand, what="peak")
     need = base.peak - act
     if cand.peak > need:
         raise AssertionError(f"{what} peak: candidate {cand.peak:,} bytes, baseline {base.peak:,} "
@@ -293,19 +260,10 @@ def _require_one_less(base, cand, act, what, hint):
 
 
 def _measure(setup_fn, fn, hidden, label, **kw):
-    """The candidate measured in this process, or (hidden) in a fresh one, sent by source."""
-    if not hidden:
-        spec = setup_fn(fn, **kw)
-        spec = spec if isinstance(spec, dict) else {"step": spec}
-        return meter.measure(spec["step"], model=spec.get("model"),
-                             optimizer=spec.get("optimizer"), label=label)
-    src = (meter.gather_source(fn) + f"\nfrom autograder.{SLUG} import {setup_fn.__name__} as _of\n\n"
-           f"def _graded_setup(**kw):\n    return _of({fn.__name__}, **kw)\n")
-    return meter.measure_isolated(_graded_setup, source=src, label=label, **kw)
-
-
-def _graded_setup(**kw):   # a name for measure_isolated: its body is sent as source
-    raise RuntimeError("only called in the isolated process")
+    """setup_fn(fn, **kw)'s step measured in this process, or (hidden) in a fresh one, where
+    the setup is imported by name and a notebook's fn arrives by source."""
+    return memory.measure_one(f"autograder.{SLUG}:{setup_fn.__name__}", fn, hidden=hidden,
+                              label=label, **kw)
 
 
 def check_inference_peak(fn, hidden=False):
@@ -313,7 +271,7 @@ def check_inference_peak(fn, hidden=False):
     Hidden: the candidate measured in a fresh process on a fresh shape and seed."""
     rows, cols, seed = _fresh_shape(hidden, ROWS, COLS)
     _inference_ok(fn, rows, cols, seed)
-    base = meter.measure(inference_setup(infer, rows, cols, seed), label="out of place")
+    base = memory.measure(inference_setup(infer, rows, cols, seed), label="out of place")
     cand = _measure(inference_setup, fn, hidden, "in place", rows=rows, cols=cols, seed=seed)
     c = _require_one_less(base, cand, rows * cols * 4, f"inference ({rows}x{cols})",
                           "Under no_grad, ops with a trailing underscore reuse h's buffer.")
@@ -346,8 +304,7 @@ def check_training(fn, hidden=False):
     _same(got, want, "the output")
     for n in gw:
         _same(gg[n], gw[n], f"the gradient of {n}")
-    spec = forward_setup(forward, batch, WIDTH, seed)
-    base = meter.measure(spec["step"], model=spec["model"], label="out of place")
+    base = memory.measure(memory.build(forward_setup, forward, batch, WIDTH, seed), label="out of place")
     cand = _measure(forward_setup, fn, hidden, "in place", batch=batch, seed=seed)
     c = _require_one_less(base, cand, batch * WIDTH * 4, f"forward pass (batch {batch})",
                           "Which ops write into a buffer that no op has saved for backward?")
@@ -403,7 +360,7 @@ def record() -> dict:
     """What `dev.py gpu-figures` stores: the three peaks (inference, forward, training step)
     and the bytes saved for backward, out of place and in place, each measured in a fresh
     process with the CUDA caching allocator."""
-    if meter.resolve_backend(None) != "cuda":
+    if memory.resolve_backend(None) != "cuda":
         raise RuntimeError("no GPU: chapter 9 records nothing on a CPU-only machine")
     out = {}
     for name in SETTINGS:

@@ -20,7 +20,7 @@ parameter bytes, and the step's peak, everything live included, lower by at leas
 (hidden: in fresh processes, fresh seed and batch); (c) a student's `state_bytes(optimizer)`
 predicts, before any step, the state bytes the meter measures after one, exactly (hidden:
 fresh random models and optimizers; measured in-process, since the setup measured is the
-course's own and `grading.fresh` refuses a replaced meter).
+course's own and `grading.fresh` refuses a replaced meter or workload).
 
 Why "the peak with everything live" (the meter's `total`) and not the peak above the
 baseline: state is persistent, so it is live before the step and sits in the baseline. Where
@@ -42,7 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import grading, meter
+from . import memory
+from .answers import answer_int
 
 SLUG = "ch10_lean_optimizers"
 FALLBACK = ("The optimizers run on the CPU here; the meter's CPU storage tracker counts the "
@@ -60,7 +61,7 @@ def make_model(seed: int = 0) -> nn.Sequential:
     """IN -> HIDDEN -> HIDDEN -> CLASSES with ReLU between, on the meter's device."""
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(IN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(),
-                         nn.Linear(HIDDEN, CLASSES)).to(meter.resolve_backend())
+                         nn.Linear(HIDDEN, CLASSES)).to(memory.resolve_backend())
 
 
 def make_data(seed: int = 0):
@@ -71,7 +72,7 @@ def make_data(seed: int = 0):
     which = torch.randint(0, CLASSES * BLOBS, (N_TRAIN + N_TEST,), generator=g)
     x = centers[which] + SPREAD * torch.randn(N_TRAIN + N_TEST, IN, generator=g)
     y = which % CLASSES
-    dev = meter.resolve_backend()
+    dev = memory.resolve_backend()
     return (x[:N_TRAIN].to(dev), y[:N_TRAIN].to(dev), x[N_TRAIN:].to(dev), y[N_TRAIN:].to(dev))
 
 
@@ -163,17 +164,13 @@ def accuracy(model: nn.Module, seed: int = 0) -> float:
 def train(setup, steps: int = STEPS, batch: int = BATCH, seed: int = 0, progress=None) -> dict:
     """Run `steps` steps of a setup; return its losses, learning rates and test accuracy (and
     nothing that keeps the model alive: a later in-process measurement would count it)."""
-    spec = setup(batch=batch, seed=seed, steps=steps)
-    opt, it = spec["optimizer"], range(steps)
-    if progress:    # a bar in Jupyter and Colab; the summary line also shows on a static page
-        from tqdm.auto import tqdm
-        it = tqdm(it, desc=progress, unit="step")
+    spec = memory.build(setup, batch=batch, seed=seed, steps=steps)
     losses, lrs = [], []
-    for _ in it:
-        lrs.append(opt.param_groups[0]["lr"])
-        losses.append(float(spec["step"]()))
-    acc = accuracy(spec["model"], seed)
-    if progress:
+    for _ in memory.progress_range(steps, progress):
+        lrs.append(spec.optimizer.param_groups[0]["lr"])
+        losses.append(float(spec.step()))
+    acc = accuracy(spec.model, seed)
+    if progress:    # the summary line also shows on a static page
         print(f"{progress}: loss {losses[0]:.3f} -> {losses[-1]:.3f}, test accuracy {acc:.1%}")
     return {"losses": losses, "lrs": lrs, "accuracy": acc}
 
@@ -202,22 +199,14 @@ OPTIMIZERS = {
 
 def optimizer_setup(kind: str, widths=(48, 32, 16), frozen: int = 0, precision: str = "float32",
                     batch: int = 8, seed: int = 0) -> dict:
-    """ch06's MLP of Linear `widths` (the first `frozen` Linears frozen, still handed to the
-    optimizer) with optimizer `kind`, and an MSE step: a setup for the meter, by name too."""
-    from .ch06_where_memory_goes import DTYPES, make_mlp
-    dev = meter.resolve_backend()
-    model = make_mlp(list(widths), frozen, True, precision, dev, seed)
+    """The shared MLP of Linear `widths` (chapter 6's; the first `frozen` Linears frozen, still
+    handed to the optimizer) with optimizer `kind`, and an MSE step: a setup for the meter."""
+    dev = memory.resolve_backend()
+    model = memory.make_mlp(list(widths), frozen, True, precision, dev, seed)
     opt = OPTIMIZERS[kind](model.parameters())
-    x = torch.randn(batch, widths[0], device=dev, dtype=DTYPES[precision])
-    y = torch.randn(batch, widths[-1], device=dev, dtype=DTYPES[precision])
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-    return {"step": step, "model": model, "optimizer": opt}
+    x = torch.randn(batch, widths[0], device=dev, dtype=memory.DTYPES[precision])
+    y = torch.randn(batch, widths[-1], device=dev, dtype=memory.DTYPES[precision])
+    return memory.mse_step(model, opt, x, y)
 
 
 def state_bytes(optimizer: torch.optim.Optimizer) -> int:
@@ -245,7 +234,7 @@ def update_setup(kind: str = "adam", impl: str = "foreach", widths=(IN, HIDDEN, 
     tensor at a time), "fused" (one kernel per group, no temporaries) or "default" (what torch
     picks when not told: foreach for CUDA tensors, the for-loop otherwise)."""
     torch.manual_seed(seed)
-    dev = meter.resolve_backend()
+    dev = memory.resolve_backend()
     model = nn.Sequential(*[nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:])]).to(dev)
     for p in model.parameters():
         p.grad = torch.randn_like(p)
@@ -273,8 +262,8 @@ def check_training(setup, hidden=False):
     least ACC_KEPT of Adam's, trained from the same weights on the same batches."""
     seed, steps = (0, STEPS) if not hidden else (random.randrange(1, 10**6), random.choice([160, 200]))
     base = train(adam_setup, steps=steps, seed=seed)["accuracy"]
-    spec = grading.setup_spec(setup, "sgd_setup", "adam_setup", batch=BATCH, seed=seed, steps=steps)
-    group = spec["optimizer"].param_groups[0]
+    spec = memory.build(setup, like="adam_setup", batch=BATCH, seed=seed, steps=steps)
+    group = spec.optimizer.param_groups[0]
     lr0 = group["lr"]
     for t in range(steps):
         want = cosine_rate(lr0, t, steps)
@@ -284,8 +273,8 @@ def check_training(setup, hidden=False):
                 f"schedule from {lr0:g} to 0 over {steps} steps has it at {want:.6g}. Make a "
                 "torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) in the setup and "
                 "call its step() after opt.step(), once per training step")
-        spec["step"]()
-    got = accuracy(spec["model"], seed)
+        spec.step()
+    got = accuracy(spec.model, seed)
     need = ACC_KEPT * base
     if got < need:
         raise AssertionError(
@@ -303,22 +292,13 @@ def check_memory(setup, hidden=False):
     in fresh processes, on a fresh seed and batch."""
     batch, seed = (BATCH, 0) if not hidden else (random.choice([64, 96, 160, 192, 256]),
                                                  random.randrange(1, 10**6))
-    # Adam first, then the candidate: each measured with nothing of the other alive, since
-    # the figure compared is the peak with everything live in the process included
-    if hidden:
-        adam = meter.measure_isolated(f"autograder.{SLUG}:adam_setup", batch=batch, seed=seed,
-                                      label="Adam")
-        cand = meter.measure_isolated(setup, batch=batch, seed=seed, label="SGD")
-    else:
-        adam = meter.measure(**_measured(grading.setup_spec(adam_setup, "adam_setup", "adam_setup",
-                                                            batch=batch, seed=seed)),
-                             label="Adam")
-        cand = meter.measure(**_measured(grading.setup_spec(setup, "sgd_setup", "adam_setup",
-                                                            batch=batch, seed=seed)),
-                             label="SGD")
-    spec = grading.setup_spec(setup, "sgd_setup", "adam_setup", batch=batch, seed=seed)
-    held = {id(p) for g in spec["optimizer"].param_groups for p in g["params"]}
-    if any(id(p) not in held for p in spec["model"].parameters()):
+    # Adam first, then the candidate, each measured with nothing of the other alive: the
+    # figure compared is the peak with everything live in the process included
+    adam, cand = memory.measure_pair(f"autograder.{SLUG}:adam_setup", setup, hidden=hidden,
+                                     labels=("Adam", "SGD"), batch=batch, seed=seed)
+    spec = memory.build(setup, like="adam_setup", batch=batch, seed=seed)
+    held = {id(p) for g in spec.optimizer.param_groups for p in g["params"]}
+    if any(id(p) not in held for p in spec.model.parameters()):
         raise AssertionError("the optimizer returned does not hold every parameter of the model: "
                              "return the optimizer that trains it")
     where = f"[{adam.backend}: {adam.method}{', fresh processes' if hidden else ''}]"
@@ -351,10 +331,6 @@ def check_memory(setup, hidden=False):
           f"({1 - cand.total / adam.total:.0%} lower)")
 
 
-def _measured(spec: dict) -> dict:
-    return {"step": spec["step"], "model": spec["model"], "optimizer": spec["optimizer"]}
-
-
 def _describe(kind, widths, frozen, precision) -> str:
     return (f"{kind} on Linear widths {list(widths)} in {precision}"
             + (f", first {frozen} Linear(s) frozen" if frozen else ""))
@@ -364,7 +340,7 @@ def check_state_bytes(fn, hidden=False):
     """(c) fn(optimizer), asked before the first step, equals the optimizer state bytes the
     meter measures after a step, exactly. Hidden: fresh random models and optimizers, measured
     in this process by the freshly loaded module (the setup measured is the course's own, and
-    `grading.fresh` refuses a replaced meter)."""
+    `grading.fresh` refuses a replaced meter or workload)."""
     cases = [("adam", (48, 32, 16), 0, "float32"), ("sgd", (48, 32, 16), 0, "float32"),
              ("sgd_momentum", (40, 24, 24, 8), 0, "float32"),
              ("adamw", (40, 24, 24, 8), 1, "float32"), ("adam", (32, 64, 16), 0, "bfloat16"),
@@ -380,12 +356,12 @@ def check_state_bytes(fn, hidden=False):
         what = f"state_bytes for {_describe(**kw)}"
         opt = optimizer_setup(**kw)["optimizer"]
         before = [p.detach().clone() for g in opt.param_groups for p in g["params"]]
-        got = grading.answer_int(fn(opt), what)
+        got = answer_int(fn(opt), what)
         after = [p for g in opt.param_groups for p in g["params"]]
         if opt.state or any(not torch.equal(a, b) for a, b in zip(after, before)):
             raise AssertionError(f"{what}: the optimizer was stepped inside state_bytes; predict "
                                  "from param_groups and the parameters, before any step")
-        m = meter.measure(**_measured(optimizer_setup(**kw)), label=kind)
+        m = memory.measure(memory.build(optimizer_setup, **kw), label=kind)
         want = m.persistent["optimizer_state"]
         if got != want:
             raise AssertionError(f"{what}: predicted {got:,} bytes, the meter measured {want:,} "
@@ -398,12 +374,12 @@ def check_state_bytes(fn, hidden=False):
 def record() -> dict:
     """What `dev.py gpu-figures` stores for this chapter: Adam, SGD with and without momentum
     measured on the GPU's allocator, and the update's temporaries by implementation."""
-    if meter.resolve_backend(None) != "cuda":
+    if memory.resolve_backend(None) != "cuda":
         raise RuntimeError("no GPU: chapter 10 records nothing on a CPU-only machine")
     fig = lambda m: {"total": m.total, "peak": m.peak, "persistent": m.persistent,  # noqa: E731
                      "breakdown": m.breakdown, "device": m.device}
-    steps = {k: fig(meter.measure_isolated(f"{__name__}:variant_setup", k, label=k))
+    steps = {k: fig(memory.measure_isolated(f"{__name__}:variant_setup", k, label=k))
              for k in ("Adam", "SGD, cosine", "SGD + momentum 0.9, cosine")}
-    updates = {f"{k} {i}": meter.measure_isolated(f"{__name__}:update_setup", k, i).peak
+    updates = {f"{k} {i}": memory.measure_isolated(f"{__name__}:update_setup", k, i).peak
                for k in ("adam", "sgd_momentum", "sgd") for i in ("foreach", "for-loop", "fused")}
     return {"steps": steps, "updates": updates}

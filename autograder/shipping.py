@@ -41,6 +41,10 @@ class Shipment:
     imports: dict[str, tuple[str, str]] = field(default_factory=dict)  # alias -> (module, qualname)
     values: dict[str, Any] = field(default_factory=dict)              # plain globals, pickled
 
+    def files(self) -> list[str]:
+        """The file name of each block in the child, as tracebacks and `linecache` show it."""
+        return [label if label.startswith("<") else f"<{label}>" for label, _, _ in self.blocks]
+
     def text(self) -> str:
         """All of it as one Python source text (for reading, or for `source=` arguments)."""
         head = [f"import {m}" if a == m else f"import {m} as {a}" for a, m in self.modules.items()]
@@ -49,14 +53,18 @@ class Shipment:
         return "\n".join(head + [t for _, t, _ in self.blocks])
 
 
-def _code_names(code: types.CodeType) -> set[str]:
-    """Global names a code object (and the functions nested in it) may read."""
+def _code_names(code: types.CodeType, top: bool = True) -> set[str]:
+    """Names a code object (and the functions nested in it) reads from its globals, and a
+    closure's free variables. Not attribute names, nor an enclosing function's locals: a
+    notebook global that merely shares such a name would travel too, and a measuring child
+    would count its bytes."""
     names = {i.argval for i in dis.get_instructions(code)
-             if i.opname in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_CLASSDEREF")}
-    names |= set(code.co_names)      # attribute names too: harmless, only known globals are kept
+             if i.opname in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_FROM_DICT_OR_GLOBALS")}
+    if top:
+        names |= set(code.co_freevars)
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
-            names |= _code_names(c)
+            names |= _code_names(c, top=False)
     return names
 
 
@@ -182,8 +190,7 @@ def land(shipment: Shipment, namespace: dict | None = None,
             obj = getattr(obj, part)
         ns[alias] = obj
     ns.update(shipment.values)
-    for label, text, start in shipment.blocks:
-        filename = label if label.startswith("<") else f"<{label}>"
+    for filename, (_, text, start) in zip(shipment.files(), shipment.blocks):
         padded = "\n" * (start - 1) + text
         linecache.cache[filename] = (len(padded), None, padded.splitlines(True), filename)
         tree = ast.parse(padded, filename)

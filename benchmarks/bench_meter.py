@@ -16,13 +16,13 @@ import time
 
 import torch
 
-from autograder import meter
-from autograder.meter_agreement import mlp, transformer_block
+from autograder import memory
+from autograder.memory import tracker as memory_tracker
 
 WORKLOADS = {
-    "MLP 64x512, 4 blocks, Adam": lambda dev: mlp(device=dev),
-    "MLP 256x1024, 4 blocks, Adam": lambda dev: mlp(batch=256, width=1024, device=dev),
-    "transformer block x2, 8x128x256, Adam": lambda dev: transformer_block(device=dev),
+    "MLP 64x512, 4 blocks, Adam": lambda dev: memory.mlp(device=dev),
+    "MLP 256x1024, 4 blocks, Adam": lambda dev: memory.mlp(batch=256, width=1024, device=dev),
+    "transformer block x2, 8x128x256, Adam": lambda dev: memory.transformer_block(device=dev),
 }
 
 
@@ -42,8 +42,8 @@ def _plain(step, backend: str) -> float:
 def _tracked(step, params, backend: str) -> tuple[float, int]:
     _sync(backend)
     t = time.perf_counter()
-    tracker = meter._Tracker(backend)
-    with meter._tracking(tracker, params):
+    tracker = memory_tracker.Tracker(backend)
+    with memory_tracker.tracking(tracker, params):
         step()
     _sync(backend)
     tracker.breakdown(tracker.t_peak)
@@ -65,7 +65,7 @@ def run(repeat: int, backend: str) -> list[dict]:
             dt, storages = _tracked(step, params, backend)
             tracked.append(dt)
         t = time.perf_counter()
-        meter.measure(step, model=spec["model"], optimizer=spec["optimizer"], backend=backend)
+        memory.measure(step, model=spec["model"], optimizer=spec["optimizer"], backend=backend)
         whole = time.perf_counter() - t
         p, q = statistics.median(plain), statistics.median(tracked)
         rows.append({"workload": name, "step_ms": 1e3 * p, "tracked_ms": 1e3 * q,
@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="CPU threads for torch (1: steadier on a shared machine)")
     args = ap.parse_args()
-    backend = meter.resolve_backend(args.backend)
+    backend = memory.resolve_backend(args.backend)
     torch.set_num_threads(args.threads)
     print(f"backend: {backend}; torch {torch.__version__}; {torch.get_num_threads()} threads; "
           f"median of {args.repeat}")

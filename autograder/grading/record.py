@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     steps = [(slug, lambda m=m, slug=slug: results.save(slug, m.record()))
              for slug, m in modules.items() if hasattr(m, "record")]
     steps.append(("meter_agreement", lambda: results.save(
-        "meter_agreement", importlib.import_module("autograder.meter_agreement").record())))
+        "meter_agreement", importlib.import_module("autograder.memory.agreement").record())))
     if (ROOT / "solutions").is_dir():
         steps.append(("solutions", _solutions))
     if (ROOT / "tests").is_dir():

@@ -6,9 +6,10 @@ import torch
 
 matplotlib.use("Agg")
 
-from autograder import ch06_where_memory_goes as ch06, grading, meter  # noqa: E402
+from autograder import ch06_where_memory_goes as ch06, grading, memory  # noqa: E402
 from autograder.grading import fresh  # noqa: E402
-from conftest import cell, release, solved  # noqa: E402
+from autograder.memory import isolated  # noqa: E402
+from conftest import cell, release, scenario, solved  # noqa: E402
 
 SLUG = "ch06_where_memory_goes"
 COPIES = {"adam": 2, "sgd_momentum": 1, "sgd": 0}
@@ -57,8 +58,8 @@ def saved_no_target(widths, batch):
 # That the checks pass the reference answer, visible and hidden (in a fresh process): the
 # round trip at the end, where the solution scores 10.
 def test_hidden_checks_refuse_a_replaced_isolated_measurement(monkeypatch):
-    monkeypatch.setattr(meter, "measure_isolated", lambda *a, **k: None)   # a student's "help"
-    with pytest.raises(AssertionError, match="replaced in this notebook: autograder.meter.measure_isolated"):
+    monkeypatch.setattr(memory, "measure_isolated", lambda *a, **k: None)   # a student's "help"
+    with pytest.raises(AssertionError, match="replaced in this notebook: autograder.memory.measure_isolated"):
         fresh(SLUG)
 
 
@@ -67,8 +68,8 @@ def test_hidden_checks_refuse_a_replaced_method_of_the_meter(monkeypatch):
     for m in pkgutil.iter_modules(autograder.__path__):      # every course module untouched...
         importlib.import_module(f"autograder.{m.name}")
     assert grading.replaced() == []             # ...passes: its classes, dataclasses included
-    monkeypatch.setattr(meter._Zygote, "run", classmethod(lambda cls, *a: 0))
-    with pytest.raises(AssertionError, match="replaced in this notebook: autograder.meter._Zygote.run"):
+    monkeypatch.setattr(isolated._Zygote, "run", classmethod(lambda cls, *a: 0))
+    with pytest.raises(AssertionError, match="replaced in this notebook: autograder.memory.isolated._Zygote.run"):
         fresh(SLUG)
 
 
@@ -125,33 +126,12 @@ def test_gpu_only_pieces_refuse_without_a_gpu():
 # ---------------------------------------------------------------- the notebooks
 def test_autograde_round_trip(course):
     c = course(SLUG, timeout=120)
-    adam_one = ("def bytes_per_parameter(optimizer, precision='float32'):\n"
-                "    size = {'float32': 4, 'bfloat16': 2}[precision]\n"
-                "    return size * (2 + {'adam': 1, 'sgd_momentum': 1, 'sgd': 0}[optimizer])\n")
-    persistent_adam_one = (
-        "def persistent_bytes(model, optimizer):\n"
-        "    copies = {'adam': 1, 'sgd_momentum': 1, 'sgd': 0}[optimizer]\n"
-        "    every = sum(p.numel() * 4 for p in model.parameters())\n"
-        "    trained = sum(p.numel() * 4 for p in model.parameters() if p.requires_grad)\n"
-        "    return {'parameters': every, 'gradients': trained, 'optimizer_state': copies * trained}\n")
-    persistent_frozen = (
-        "def persistent_bytes(model, optimizer):\n"
-        "    every = sum(p.numel() * 4 for p in model.parameters())\n"
-        "    copies = {'adam': 2, 'sgd_momentum': 1, 'sgd': 0}[optimizer]\n"
-        "    return {'parameters': every, 'gradients': every, 'optimizer_state': copies * every}\n")
-    linear_outputs_and_cheat = (
-        "def saved_bytes(widths, batch):\n"
-        "    return 4 * batch * sum(widths[1:])\n"
-        "import autograder.ch06_where_memory_goes as m, autograder.meter as mm\n"
-        "m.check_saved = lambda *a, **k: print('saved for backward: all right')\n"
-        "mm.measure_isolated = lambda *a, **k: None\n")
     submissions = {
         "submitted-solution": solved(SLUG),
         "submitted-unchanged": release(SLUG),
-        "submitted-adam-one-state": solved(SLUG, bpp_answer=adam_one,
-                                           persistent_answer=persistent_adam_one),
-        "submitted-frozen-outputs-cheat": solved(SLUG, persistent_answer=persistent_frozen,
-                                                 saved_answer=linear_outputs_and_cheat),
+        "submitted-adam-one-state": solved(SLUG, **scenario(SLUG, "adam_one_state")),
+        "submitted-frozen-outputs-cheat": solved(SLUG, **scenario(SLUG, "frozen_counted"),
+                                                 **scenario(SLUG, "linear_outputs_cheat")),
     }
     assert c.grade(submissions) == {
         "submitted-solution": 10,

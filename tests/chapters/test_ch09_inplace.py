@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from autograder import ch09_inplace as ch09
-from conftest import release, solved
+from conftest import release, scenario, solved
 
 SLUG = "ch09_inplace"
 ACT = ch09.ROWS * ch09.COLS * 4       # (a): one activation, 2048 * 256 * 4 bytes = 2 MiB
@@ -16,69 +16,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")   # tiny steps: see conftest.
 
 
 # ---------------------------------------------------------------- known-wrong answers
-NO_TECHNIQUE_INFER = '''
-def infer_inplace(x, scale, bias):
-    with torch.no_grad():
-        h = x * scale
-        h = h + bias
-        h = torch.relu(h)
-        return h.clamp(max=CAP)
-'''
-
-# the last two ops in place, the add not: x * scale and h + bias are still alive at once
-HALF_INFER = '''
-def infer_inplace(x, scale, bias):
-    with torch.no_grad():
-        h = x * scale + bias
-        return h.relu_().clamp_(max=CAP)
-'''
-
-# no new buffer at all: the caller's x is overwritten
-OVERWRITES_INPUT = '''
-def infer_inplace(x, scale, bias):
-    with torch.no_grad():
-        return x.mul_(scale).add_(bias).relu_().clamp_(max=CAP)
-'''
-
-NO_TECHNIQUE_FORWARD = '''
-def forward_inplace(model, x):
-    h = model.fc1(x)
-    h = h + model.shift
-    h = torch.relu(h)
-    h = h.clamp(max=CAP)
-    h = model.fc2(h)
-    return torch.tanh(h)
-'''
-
-# every op in place: clamp_ overwrites the output relu kept for backward
-BREAKS_AUTOGRAD = '''
-def forward_inplace(model, x):
-    h = model.fc1(x)
-    h.add_(model.shift).relu_().clamp_(max=CAP)
-    return model.fc2(h).tanh_()
-'''
-
-# the same, with the error silenced through .data: no version bump, the clamp's gradient is lost
-DATA_DODGE = '''
-def forward_inplace(model, x):
-    h = model.fc1(x)
-    h.add_(model.shift).relu_()
-    h.data.clamp_(max=CAP)
-    return model.fc2(h).tanh_()
-'''
-
-SWAPPED = '''
-import re
-
-
-def read_inplace_error(fn, x):
-    try:
-        fn(x).sum().backward()
-    except RuntimeError as exc:
-        found, expected = re.search(r"version (\\d+); expected version (\\d+)", str(exc)).groups()
-        return int(expected), int(found)
-    return None
-'''
+def wrong(situation, grade_id):
+    """The answer of one situation in tests/scenarios/ch09_inplace/."""
+    return scenario(SLUG, situation)[grade_id]
 
 
 def define(src, name):
@@ -110,7 +50,7 @@ def test_which_peaks_move():
 
 
 def test_no_technique_is_right_but_loses_the_reduction():
-    infer = define(NO_TECHNIQUE_INFER, "infer_inplace")
+    infer = define(wrong("no_technique", "inference_answer"), "infer_inplace")
     ch09.check_inference(infer)
     with pytest.raises(AssertionError, match=r"inference \(2048x256\) peak: candidate 4,194,304 "
                                              r"bytes, baseline 4,194,304 bytes; needs at most "
@@ -119,30 +59,30 @@ def test_no_technique_is_right_but_loses_the_reduction():
     with pytest.raises(AssertionError, match=r"forward pass \(batch 1024\) peak: candidate "
                                              r"1,048,576 bytes, baseline 1,048,576 bytes; needs "
                                              r"at most 786,432 bytes"):
-        ch09.check_training(define(NO_TECHNIQUE_FORWARD, "forward_inplace"))
+        ch09.check_training(define(wrong("no_technique", "training_answer"), "forward_inplace"))
 
 
 def test_half_in_place_is_not_enough():
     with pytest.raises(AssertionError, match="candidate 4,194,304 bytes"):
-        ch09.check_inference_peak(define(HALF_INFER, "infer_inplace"))
+        ch09.check_inference_peak(define(wrong("half_infer", "inference_answer"), "infer_inplace"))
 
 
 def test_overwriting_the_callers_input_fails():
     for check in (ch09.check_inference, ch09.check_inference_peak):
         with pytest.raises(AssertionError, match="changed its argument x: the caller still uses it"):
-            check(define(OVERWRITES_INPUT, "infer_inplace"))
+            check(define(wrong("overwrites_input", "inference_answer"), "infer_inplace"))
 
 
 def test_in_place_on_a_saved_tensor_fails_with_autograd_error():
     with pytest.raises(AssertionError, match=r"backward failed after forward_inplace: .* modified "
                                              r"by an inplace operation.* is at version 3; expected "
                                              r"version 2 instead.*keep that op out of place"):
-        ch09.check_training(define(BREAKS_AUTOGRAD, "forward_inplace"))
+        ch09.check_training(define(wrong("breaks_autograd", "training_answer"), "forward_inplace"))
 
 
 def test_dodging_the_error_with_data_changes_the_gradients():
     with pytest.raises(AssertionError, match="the gradient of .* differs from the baseline's"):
-        ch09.check_training(define(DATA_DODGE, "forward_inplace"))
+        ch09.check_training(define(wrong("data_dodge", "training_answer"), "forward_inplace"))
 
 
 def test_forward_that_fails_or_leaves_autograd_is_named():
@@ -154,7 +94,7 @@ def test_forward_that_fails_or_leaves_autograd_is_named():
 
 def test_wrong_reading_of_the_error_fails():
     with pytest.raises(AssertionError, match=r"case \d+: expected \(\d, \d\) .* got \(\d, \d\)"):
-        ch09.check_read_error(define(SWAPPED, "read_inplace_error"))
+        ch09.check_read_error(define(wrong("swapped_versions", "read_error_answer"), "read_inplace_error"))
     with pytest.raises(AssertionError, match="let this error through: one of the variables"):
         ch09.check_read_error(lambda fn, x: fn(x).sum().backward())
     with pytest.raises(AssertionError, match="None or two integers"):
@@ -205,12 +145,11 @@ def test_autograde_round_trip(course):
     submissions = {
         "submitted-solution": solved(SLUG),
         "submitted-unchanged": release(SLUG),
-        "submitted-no-technique": solved(SLUG, inference_answer=NO_TECHNIQUE_INFER,
-                                         training_answer=NO_TECHNIQUE_FORWARD),
-        "submitted-breaks-autograd-swapped-versions": solved(SLUG, training_answer=BREAKS_AUTOGRAD,
-                                                             read_error_answer=SWAPPED),
-        "submitted-overwrites-input-data-dodge": solved(SLUG, inference_answer=OVERWRITES_INPUT,
-                                                        training_answer=DATA_DODGE),
+        "submitted-no-technique": solved(SLUG, **scenario(SLUG, "no_technique")),
+        "submitted-breaks-autograd-swapped-versions": solved(SLUG, **scenario(SLUG, "breaks_autograd"),
+                                                             **scenario(SLUG, "swapped_versions")),
+        "submitted-overwrites-input-data-dodge": solved(SLUG, **scenario(SLUG, "overwrites_input"),
+                                                        **scenario(SLUG, "data_dodge")),
     }
     assert c.grade(submissions) == {
         "submitted-solution": 10,

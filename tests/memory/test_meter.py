@@ -1,13 +1,12 @@
 """The memory meter against figures computed by hand, and against the ways a step can go wrong.
 
 All on the CPU backend (the storage tracker), so that CI without a GPU proves the arithmetic;
-the GPU backend's agreement is recorded by `python -m autograder.meter_agreement`.
+the GPU backend's agreement is recorded by `python -m autograder.memory.agreement`.
 """
 from __future__ import annotations
 
 import dataclasses
 import sys
-import textwrap
 
 import matplotlib
 import pytest
@@ -16,12 +15,13 @@ from torch import nn
 
 matplotlib.use("Agg")
 
-from autograder import meter  # noqa: E402
-from autograder.meter import (  # noqa: E402
-    MeterError, compare, live_at, max_live, measure, measure_isolated, require_reduction,
-    required_at_most, storage_bytes, tensor_bytes)
-from autograder.meter_agreement import mlp  # noqa: E402
+from autograder import memory  # noqa: E402
+from autograder.memory import (  # noqa: E402
+    MeterError, compare, measure, require_reduction, required_at_most)
+from autograder.memory import tracker  # noqa: E402
+from autograder.memory.workloads import mlp  # noqa: E402
 
+F32 = 4
 F32 = 4
 # Linear(1024, 1024): (1024*1024 + 1024) * 4 bytes = 4,198,400
 LINEAR_BYTES = (1024 * 1024 + 1024) * F32
@@ -43,27 +43,6 @@ def linear_step(optimizer: str = "adam", dtype=torch.float32, batch: int = 64):
         loss.backward()
         opt.step()
     return step, model, opt
-
-
-# ---------------------------------------------------------------- pure arithmetic
-def test_storage_bytes_rounds_like_the_cuda_allocator():
-    assert storage_bytes(1, "cpu") == 1
-    assert storage_bytes(1, "cuda") == 512          # one 512-byte block
-    assert storage_bytes(4096, "cuda") == 4096      # already a multiple of 512
-    assert storage_bytes(4097, "cuda") == 4608      # 9 blocks of 512
-
-
-def test_a_view_is_not_counted_twice_by_tensor_bytes():
-    a = torch.empty(1024, 1024)                     # 1024 * 1024 * 4 bytes = 4 MiB
-    assert tensor_bytes([a, a.view(-1), a[::2], a.t()]) == 1024 * 1024 * F32
-
-
-def test_live_intervals():
-    iv = [(1, 3, 100), (2, None, 10), (3, 4, 1000)]
-    assert live_at(iv, 1) == 100 and live_at(iv, 2) == 110 and live_at(iv, 3) == 1010
-    assert max_live(iv) == 1010     # at time 3 the first block is freed, the third allocated
-    assert required_at_most(1000, 0.3) == 700
-    assert required_at_most(1_310_720, 0.4) == 786_432   # 1,310,720 * 0.6, exactly
 
 
 # ---------------------------------------------------------------- figures known in advance
@@ -144,17 +123,16 @@ def test_require_reduction_fails_on_an_unchanged_candidate():
 def test_cuda_counters_are_refused_without_a_gpu():
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    assert meter.resolve_backend(None) == "cpu"
+    assert memory.resolve_backend(None) == "cpu"
     with pytest.raises(MeterError, match="counters would read 0"):
         measure(lambda: None, backend="cuda")
     with pytest.raises(MeterError, match="needs a CUDA GPU"):
-        from autograder.meter_plot import snapshot
-        snapshot(lambda: None)
+        memory.snapshot(lambda: None)
 
 
 def test_each_tracker_counts_only_its_own_device():
     a = torch.ones(1000)                            # 4,000 bytes on the CPU
-    cpu, cuda = meter._Tracker("cpu"), meter._Tracker("cuda")
+    cpu, cuda = tracker.Tracker("cpu"), tracker.Tracker("cuda")
     assert cpu.adopt(a).nbytes == 4000 and cpu.adopt(a[10:]) is cpu.adopt(a)   # a view: same
     assert cuda.adopt(a) is None and cuda.live == 0
     cpu.close()
@@ -177,7 +155,7 @@ def test_different_backends_are_not_compared():
 # ---------------------------------------------------------------- bad input, clean state after
 def _clean_state():
     assert torch._C._len_torch_dispatch_stack() == 0
-    assert not meter._ACTIVE.locked()
+    assert not memory.meter._ACTIVE.locked()
 
 
 def test_a_step_that_raises_is_reported_and_the_meter_stays_clean():
@@ -235,120 +213,6 @@ def test_not_callable_and_nested_measurements_are_refused():
     with pytest.raises(MeterError, match="already running"):
         measure(lambda: measure(lambda: None), warmup=0)
     _clean_state()
-
-
-# ---------------------------------------------------------------- isolation in a subprocess
-def test_isolated_measurement_matches_in_process_and_ignores_monkeypatching(monkeypatch):
-    s = mlp(batch=32, width=256, depth=2)
-    here = measure(s["step"], model=s["model"], optimizer=s["optimizer"])
-    fake = dataclasses.replace(here, peak=1)
-    monkeypatch.setattr(meter, "measure", lambda *a, **k: fake)   # a student's "help"
-    monkeypatch.setattr(torch.Tensor, "untyped_storage", lambda self: None)
-    far = measure_isolated("autograder.meter_agreement:mlp", batch=32, width=256, depth=2)
-    monkeypatch.undo()
-    assert far.isolated and far.backend == "cpu"
-    for f in ("peak", "saved", "persistent", "tracked_peak", "retained"):
-        assert getattr(far, f) == getattr(here, f), f
-    assert {k: v for k, v in far.breakdown.items() if k != "other"} == \
-        {k: v for k, v in here.breakdown.items() if k != "other"}
-
-
-NOTEBOOK = '''
-import torch
-import torch.nn as nn
-from torch import optim
-WIDTH = 256
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.f = nn.Sequential(nn.Linear(WIDTH, WIDTH), nn.ReLU(), nn.Linear(WIDTH, WIDTH))
-
-    def forward(self, x):
-        return self.f(x)
-
-def loss_of(model, x):
-    return model(x).square().mean()
-
-def setup(batch):
-    torch.manual_seed(0)
-    model = Net()
-    opt = optim.Adam(model.parameters(), foreach=True)
-    x = torch.randn(batch, WIDTH)
-    def step():
-        opt.zero_grad()
-        loss_of(model, x).backward()
-        opt.step()
-    return step, model, opt
-'''
-
-
-def test_a_notebook_function_is_sent_by_source(tmp_path):
-    path = tmp_path / "cell.py"
-    path.write_text(NOTEBOOK)
-    ns = {"__name__": "__main__"}                   # what a notebook cell's globals look like
-    exec(compile(NOTEBOOK, str(path), "exec"), ns)
-    src = meter.gather_source(ns["setup"])
-    assert "class Net" in src and "def loss_of" in src and "WIDTH = 256" in src
-    far = measure_isolated(ns["setup"], 16)
-    step, model, opt = ns["setup"](16)
-    here = measure(step, model=model, optimizer=opt)
-    # Linear(256, 256) twice: 2 * (256*256 + 256) * 4 = 526,336 bytes; Adam keeps 2x
-    assert far.persistent == here.persistent == {
-        "parameters": 526_336, "gradients": 526_336, "optimizer_state": 2 * 526_336}
-    assert far.peak == here.peak
-
-
-def test_isolated_failures_are_clear():
-    def setup_fails():
-        raise ValueError("no model here")
-    src = textwrap.dedent('''
-        def setup_fails():
-            raise ValueError("no model here")
-    ''')
-    with pytest.raises(MeterError, match="ValueError: no model here"):
-        measure_isolated(setup_fails, source=src)
-    with pytest.raises(MeterError, match="do not pickle"):
-        measure_isolated("autograder.meter_agreement:mlp", lambda: 0)
-    with pytest.raises(MeterError, match="closure"):
-        k = 3
-        meter.gather_source(lambda: k)
-
-
-
-def test_isolated_children_are_forked_warm_killed_on_time_and_restarted_on_a_new_environment(monkeypatch):
-    """The measuring children fork from one clean process that imported torch once; a child
-    past its time or killed is reported, and the next measurement still works."""
-    src = textwrap.dedent('''
-        def sleeps():
-            import time
-            time.sleep(60)
-
-        def dies():
-            import os
-            os.kill(os.getpid(), 9)
-    ''')
-    def sleeps(): ...
-    def dies(): ...
-    with pytest.raises(MeterError, match="did not finish in 2 s"):
-        measure_isolated(sleeps, source=src, timeout=2)
-    with pytest.raises(MeterError, match="killed by signal 9"):
-        measure_isolated(dies, source=src)
-    first = measure_isolated("autograder.meter_agreement:mlp")
-    zygote = meter._Zygote._proc.pid
-    assert measure_isolated("autograder.meter_agreement:mlp").peak == first.peak
-    assert meter._Zygote._proc.pid == zygote                      # reused: a fork, not an import
-    monkeypatch.setenv("COURSE_METER_TEST", "1")                  # children must see the new value
-    assert measure_isolated("autograder.meter_agreement:mlp").peak == first.peak
-    assert meter._Zygote._proc.pid != zygote
-
-
-
-def test_a_measuring_process_that_cannot_start_says_why(monkeypatch):
-    monkeypatch.setattr(meter, "_ZYGOTE", "import sys; sys.exit('no torch here, on purpose')")
-    monkeypatch.setenv("COURSE_METER_TEST", "broken")            # a new zygote, the broken one
-    with pytest.raises(MeterError, match="could not start: no torch here, on purpose"):
-        measure_isolated("autograder.meter_agreement:mlp")
 
 
 # ---------------------------------------------------------------- pictures

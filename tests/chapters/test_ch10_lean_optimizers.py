@@ -3,9 +3,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder import ch10_lean_optimizers as ch10, meter
+from autograder import ch10_lean_optimizers as ch10, memory
 from autograder.ch10_lean_optimizers import batches, make_model
-from conftest import release, solved
+from conftest import release, scenario, solved
 
 SLUG = "ch10_lean_optimizers"
 
@@ -14,85 +14,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")   # tiny steps: see conftest.
 
 
 # ---------------------------------------------------------------- known-wrong answers
-SETUP = '''
-def sgd_setup(batch=128, seed=0, steps=200):
-    model = make_model(seed)
-    opt = {opt}
-    sched = {sched}
-    next_batch = batches(batch, seed)
-
-    def step():
-        x, y = next_batch()
-        opt.zero_grad(set_to_none={none})
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        return loss.detach()
-    return {{"step": step, "model": model, "optimizer": opt}}
-'''
-COSINE = "torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)"
-
-
-def variant(opt, sched=COSINE, none=True):
-    return SETUP.format(opt=opt, sched=sched, none=none)
-
-
-MOMENTUM = variant("torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, foreach=True)")
-ADAM_RATE = variant("torch.optim.SGD(model.parameters(), lr=1e-3, foreach=True)")
-NO_SCHEDULE = variant("torch.optim.SGD(model.parameters(), lr=1.0, foreach=True)", sched="None")
-ADAM_COSINE = variant("torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)")
-GRADS_KEPT = variant("torch.optim.SGD(model.parameters(), lr=1.0, foreach=True)", none=False)
-
-# Adam trains the model; the optimizer handed back is a plain SGD that never steps, but whose
-# cosine schedule is stepped, so the rate and the state the check reads look right
-HIDDEN_ADAM = '''
-def sgd_setup(batch=128, seed=0, steps=200):
-    model = make_model(seed)
-    adam = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
-    opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    next_batch = batches(batch, seed)
-
-    def step():
-        x, y = next_batch()
-        adam.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        adam.step()
-        sched.step()
-        return loss.detach()
-    return {"step": step, "model": model, "optimizer": opt}
-'''
-
-NO_AMSGRAD = '''
-def state_bytes(optimizer):
-    copies = 2 if isinstance(optimizer, torch.optim.Adam) else int(optimizer.defaults["momentum"] != 0)
-    return copies * sum(p.numel() * p.element_size() for p in optimizer.param_groups[0]["params"]
-                        if p.requires_grad)
-'''
-
-FROZEN_COUNTED = '''
-def state_bytes(optimizer):
-    total = 0
-    for g in optimizer.param_groups:
-        copies = (3 if g["amsgrad"] else 2) if "amsgrad" in g else int(g["momentum"] != 0)
-        total += copies * sum(p.numel() * p.element_size() for p in g["params"])
-    return total
-'''
-
-# measures instead of predicting: fake gradients, a step, then the state's bytes
-STEPS_IT = '''
-def state_bytes(optimizer):
-    for g in optimizer.param_groups:
-        for p in g["params"]:
-            if p.requires_grad:
-                p.grad = torch.zeros_like(p)
-    optimizer.step()
-    return sum(v.numel() * v.element_size() for s in optimizer.state.values()
-               for v in s.values() if torch.is_tensor(v) and v.dim() > 0)
-'''
+def wrong(situation, grade_id="sgd_answer"):
+    """The answer of one situation in tests/scenarios/ch10_lean_optimizers/."""
+    return scenario(SLUG, situation)[grade_id]
 
 
 def define(src, name):
@@ -112,7 +36,7 @@ def test_state_is_exactly_two_one_and_zero_copies_of_the_parameters():
     params = 307_240
     for name, copies in (("Adam", 2), ("SGD + momentum 0.9, cosine", 1), ("SGD, cosine", 0)):
         s = ch10.variant_setup(name)
-        m = meter.measure(s["step"], model=s["model"], optimizer=s["optimizer"])
+        m = memory.measure(s["step"], model=s["model"], optimizer=s["optimizer"])
         assert m.persistent == {"parameters": params, "gradients": params,
                                 "optimizer_state": copies * params}, name
         assert ch10.state_bytes(ch10.variant_setup(name)["optimizer"]) == copies * params
@@ -121,7 +45,7 @@ def test_state_is_exactly_two_one_and_zero_copies_of_the_parameters():
 def test_update_temporaries_by_implementation():
     """Adam's foreach update holds one copy of all parameters at once (sqrt of exp_avg_sq); the
     for-loop two of the largest tensor (256 x 256 floats here); fused none; SGD none at all."""
-    peak = {(k, i): meter.measure(**ch10._measured(ch10.update_setup(k, i))).peak
+    peak = {(k, i): memory.measure(memory.build(ch10.update_setup, k, i)).peak
             for k in ("adam", "sgd") for i in ("foreach", "for-loop", "fused")}
     assert peak["adam", "foreach"] == 307_240
     assert 2 * 256 * 256 * 4 <= peak["adam", "for-loop"] < 2 * 256 * 256 * 4 + 2048
@@ -130,7 +54,7 @@ def test_update_temporaries_by_implementation():
 
 
 def test_momentum_keeps_accuracy_but_fails_the_state():
-    setup = define(MOMENTUM, "sgd_setup")
+    setup = define(wrong("momentum"), "sgd_setup")
     ch10.check_training(setup)
     with pytest.raises(AssertionError, match=r"optimizer state measured 307,240 bytes .*1 x the "
                                              r"parameter bytes.*momentum buffer.*\[cpu: storage"):
@@ -139,11 +63,11 @@ def test_momentum_keeps_accuracy_but_fails_the_state():
 
 def test_adam_with_a_schedule_fails_the_state():
     with pytest.raises(AssertionError, match=r"614,480 bytes .*2 x .* needs exactly 0: two copies"):
-        ch10.check_memory(define(ADAM_COSINE, "sgd_setup"))
+        ch10.check_memory(define(wrong("adam_cosine"), "sgd_setup"))
 
 
 def test_sgd_at_adams_rate_saves_memory_but_does_not_learn():
-    setup = define(ADAM_RATE, "sgd_setup")
+    setup = define(wrong("adam_rate"), "sgd_setup")
     with pytest.raises(AssertionError, match=r"test accuracy .* needs at least 97% of it.*far "
                                              r"larger starting rate"):
         ch10.check_training(setup)
@@ -153,29 +77,29 @@ def test_sgd_at_adams_rate_saves_memory_but_does_not_learn():
 def test_no_schedule_is_named():
     with pytest.raises(AssertionError, match=r"before step 2 of 200 the learning rate is 1; a "
                                              r"cosine schedule .* has it at 0.999938"):
-        ch10.check_training(define(NO_SCHEDULE, "sgd_setup"))
+        ch10.check_training(define(wrong("no_schedule"), "sgd_setup"))
 
 
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
 def test_state_hidden_in_a_second_optimizer_fails_the_peak():
     with pytest.raises(AssertionError, match=r"peak including everything live: .* a second "
                                              r"optimizer"):
-        ch10.check_memory(define(HIDDEN_ADAM, "sgd_setup"))
+        ch10.check_memory(define(wrong("hidden_adam"), "sgd_setup"))
 
 
 def test_gradients_kept_between_steps_fail_the_peak():
     with pytest.raises(AssertionError, match=r"set_to_none=False"):
-        ch10.check_memory(define(GRADS_KEPT, "sgd_setup"))
+        ch10.check_memory(define(wrong("grads_kept"), "sgd_setup"))
 
 
 def test_wrong_predictions_name_the_optimizer():
     with pytest.raises(AssertionError, match=r"state_bytes for adam_amsgrad on .*: predicted "
                                              r"[\d,]+ bytes, the meter measured"):
-        ch10.check_state_bytes(define(NO_AMSGRAD, "state_bytes"))
+        ch10.check_state_bytes(define(wrong("no_amsgrad", "state_answer"), "state_bytes"))
     with pytest.raises(AssertionError, match=r"adamw .* first 1 Linear\(s\) frozen: predicted"):
-        ch10.check_state_bytes(define(FROZEN_COUNTED, "state_bytes"))
+        ch10.check_state_bytes(define(wrong("frozen_counted", "state_answer"), "state_bytes"))
     with pytest.raises(AssertionError, match="stepped inside state_bytes"):
-        ch10.check_state_bytes(define(STEPS_IT, "state_bytes"))
+        ch10.check_state_bytes(define(wrong("steps_it", "state_answer"), "state_bytes"))
     with pytest.raises(AssertionError, match="should return an int"):
         ch10.check_state_bytes(lambda opt: 1.5)
 
@@ -196,9 +120,9 @@ def test_autograde_round_trip(course):
     submissions = {
         "submitted-solution": solved(SLUG),
         "submitted-unchanged": release(SLUG),
-        "submitted-momentum": solved(SLUG, sgd_answer=MOMENTUM),
-        "submitted-adam-rate-no-amsgrad": solved(SLUG, sgd_answer=ADAM_RATE,
-                                                 state_answer=NO_AMSGRAD),
+        "submitted-momentum": solved(SLUG, **scenario(SLUG, "momentum")),
+        "submitted-adam-rate-no-amsgrad": solved(SLUG, **scenario(SLUG, "adam_rate"),
+                                                 **scenario(SLUG, "no_amsgrad")),
     }
     assert c.grade(submissions) == {
         "submitted-solution": 10,

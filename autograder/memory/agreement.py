@@ -1,12 +1,13 @@
 """Does the meter tell the same story on a CPU and on a GPU? Record both, side by side.
 
-    python -m autograder.meter_agreement   # prints; on a GPU also writes autograder/results/meter_agreement.json
+    python -m autograder.memory.agreement   # prints; on a GPU also writes autograder/results/meter_agreement.json
 
 The same small workloads (an MLP and a transformer block, with Adam, SGD, bf16, checkpointing)
 are measured with the CPU storage tracker and, where a GPU is present, with the CUDA caching
 allocator. What must agree is not bytes (the allocator rounds, cuBLAS keeps workspaces) but the
 ratios the chapters grade: checkpointing's saved-bytes reduction, Adam vs SGD state, bf16 halving.
-The workload setups are importable, so `measure_isolated` and the benchmark use them too.
+The workloads live in `workloads`, importable by name, so `measure_isolated` and the benchmark
+use them too.
 
 Known limitations: one GPU (device 0); the CPU figures come from the CPU's own kernels, whose
 temporaries differ from CUDA's (foreach optimizers, attention); without a GPU, `record()` returns
@@ -21,72 +22,12 @@ import subprocess
 import sys
 
 import torch
-from torch import nn
-from torch.utils.checkpoint import checkpoint
 
-from .meter import Measurement, measure, measure_isolated, resolve_backend
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-
-
-class _Stack(nn.Module):
-    """Blocks applied in turn, each optionally under a non-reentrant checkpoint."""
-
-    def __init__(self, blocks, ckpt: bool):
-        super().__init__()
-        self.blocks, self.ckpt = nn.ModuleList(blocks), ckpt
-
-    def forward(self, x):
-        for b in self.blocks:
-            x = checkpoint(b, x, use_reentrant=False) if self.ckpt else b(x)
-        return x
-
-
-def _optimizer(name: str, params):
-    if name == "adam":
-        return torch.optim.Adam(params, lr=1e-3, foreach=True)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=1e-2, foreach=True)          # no momentum: no state
-    if name == "sgd_momentum":
-        return torch.optim.SGD(params, lr=1e-2, momentum=0.9, foreach=True)
-    raise ValueError(f"unknown optimizer {name!r}")
-
-
-def _train(model, opt, x, y):
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = nn.functional.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return {"step": step, "model": model, "optimizer": opt}
-
-
-def mlp(batch: int = 64, width: int = 512, depth: int = 4, optimizer: str = "adam",
-        ckpt: bool = False, dtype: str = "float32", device: str = "cpu", seed: int = 0) -> dict:
-    """Linear-GELU blocks; x: (batch, width) -> (batch, width)."""
-    torch.manual_seed(seed)
-    dt = DTYPES[dtype]
-    blocks = [nn.Sequential(nn.Linear(width, width), nn.GELU()) for _ in range(depth)]
-    model = _Stack(blocks, ckpt).to(device=device, dtype=dt)
-    x = torch.randn(batch, width, device=device, dtype=dt)
-    y = torch.randn(batch, width, device=device, dtype=dt)
-    return _train(model, _optimizer(optimizer, model.parameters()), x, y)
-
-
-def transformer_block(batch: int = 8, seq: int = 128, d_model: int = 256, heads: int = 4,
-                      layers: int = 2, optimizer: str = "adam", ckpt: bool = False,
-                      dtype: str = "float32", device: str = "cpu", seed: int = 0) -> dict:
-    """Pre-norm encoder layers; x: (batch, seq, d_model) -> same shape."""
-    torch.manual_seed(seed)
-    dt = DTYPES[dtype]
-    blocks = [nn.TransformerEncoderLayer(d_model, heads, 4 * d_model, dropout=0.0,
-                                         batch_first=True, norm_first=True) for _ in range(layers)]
-    model = _Stack(blocks, ckpt).to(device=device, dtype=dt)
-    x = torch.randn(batch, seq, d_model, device=device, dtype=dt)
-    y = torch.randn(batch, seq, d_model, device=device, dtype=dt)
-    return _train(model, _optimizer(optimizer, model.parameters()), x, y)
-
+from .backend import resolve_backend
+from .isolated import measure_isolated
+from .meter import Measurement, measure
+from .setups import build
+from .workloads import mlp, transformer_block
 
 WORKLOADS = {
     "mlp_adam": (mlp, {}),
@@ -110,9 +51,7 @@ PAIRS = [
 
 def measure_workload(name: str, backend: str) -> Measurement:
     setup, kwargs = WORKLOADS[name]
-    spec = setup(device=backend, **kwargs)
-    return measure(spec["step"], model=spec["model"], optimizer=spec["optimizer"],
-                   backend=backend, label=name)
+    return measure(build(setup, device=backend, **kwargs), backend=backend, label=name)
 
 
 def _figures(m: Measurement) -> dict:
@@ -137,7 +76,7 @@ def _versions() -> dict:
 
 def record() -> dict:
     """Measure every workload on the CPU and, where torch sees one, on the GPU; return a dict."""
-    from .device import detect
+    from ..device import detect
     gpu = resolve_backend(None) == "cuda"
     backends = ["cpu", "cuda"] if gpu else ["cpu"]
     out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -154,7 +93,7 @@ def record() -> dict:
             c = ms["cuda"][n]
             out["agreement"][n] = {"tracked_over_allocator_peak": c.tracked_peak / c.peak,
                                    "cpu_over_cuda_peak": ms["cpu"][n].peak / c.peak}
-    iso = {b: measure_isolated("autograder.meter_agreement:mlp", backend=b).peak for b in backends}
+    iso = {b: measure_isolated("autograder.memory.workloads:mlp", backend=b).peak for b in backends}
     out["agreement"]["isolated_equals_in_process_peak"] = {
         b: iso[b] == ms[b]["mlp_adam"].peak for b in backends}
     return out
@@ -162,7 +101,7 @@ def record() -> dict:
 
 def main(argv=None) -> int:
     """Print the ratios; on a GPU, save them (as `python3 dev.py gpu-figures` does)."""
-    from . import results
+    from .. import results
     data = record()
     print(json.dumps(data["ratios"], indent=1))
     if data["gpu"] is None:

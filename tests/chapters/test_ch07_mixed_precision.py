@@ -3,9 +3,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder import ch07_mixed_precision as ch07, meter
+from autograder import ch07_mixed_precision as ch07, memory
 from autograder.ch07_mixed_precision import amp_settings, make_data, make_model
-from conftest import release, solved
+from conftest import release, scenario, solved
 
 SLUG = "ch07_mixed_precision"
 
@@ -14,74 +14,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")   # tiny steps: see conftest.
 
 
 # ---------------------------------------------------------------- known-wrong answers
-NO_TECHNIQUE = '''
-def amp_setup(batch=256, seed=0):
-    model, opt = make_model(seed)
-    x, y = make_data(batch, seed)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-    return {"step": step, "model": model, "optimizer": opt}
-'''
-
-CAST_MODEL = '''
-def amp_setup(batch=256, seed=0):
-    amp = amp_settings()
-    model, opt = make_model(seed)
-    model.to(amp.dtype)                      # the whole model in 16 bits: not mixed precision
-    x, y = make_data(batch, seed)
-    x, y = x.to(amp.dtype), y.to(amp.dtype)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(model(x).float(), y.float())
-        loss.backward()
-        opt.step()
-        return loss.detach()
-    return {"step": step, "model": model, "optimizer": opt}
-'''
-
-BACKWARD_ONLY = '''
-def amp_setup(batch=256, seed=0):
-    amp = amp_settings()
-    model, opt = make_model(seed)
-    x, y = make_data(batch, seed)
-    scaler = torch.amp.GradScaler(amp.device_type, enabled=amp.scaler)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(model(x), y)       # the forward pass in float32
-        with torch.autocast(amp.device_type, dtype=amp.dtype):
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-        return loss.detach()
-    return {"step": step, "model": model, "optimizer": opt}
-'''
-
-# a "no technique" answer that also fakes the in-process meter: the candidate reads half its peak
-CHEAT = NO_TECHNIQUE + '''
-import dataclasses
-import autograder.meter as _meter
-_real_measure = _meter.measure
-
-
-def _halved(*args, **kwargs):
-    m = _real_measure(*args, **kwargs)
-    return dataclasses.replace(m, peak=m.peak // 2) if kwargs.get("label") == "autocast" else m
-
-
-_meter.measure = _halved
-'''
-
-CAST_THEN_SCALE = '''
-def fp16_roundtrip(grads, scale):
-    return grads.half().float() * scale / scale   # rounded before the scale could help
-'''
+def wrong(situation, grade_id="amp_answer"):
+    """The answer of one situation in tests/scenarios/ch07_mixed_precision/."""
+    return scenario(SLUG, situation)[grade_id]
 
 
 def define(src, name):
@@ -99,17 +34,17 @@ def test_reference_passes_every_check():
 
 
 def test_amp_lowers_the_peak_and_saved_bytes_but_not_persistent_ones():
-    (b, a) = (meter.measure(s["step"], model=s["model"], optimizer=s["optimizer"])
+    (b, a) = (memory.measure(s["step"], model=s["model"], optimizer=s["optimizer"])
               for s in (ch07.fp32_setup(), ch07.amp_setup()))
-    assert meter.compare(b, a, what="peak").reduction >= ch07.TARGET
-    assert meter.compare(b, a, what="saved").reduction >= ch07.TARGET
+    assert memory.compare(b, a, what="peak").reduction >= ch07.TARGET
+    assert memory.compare(b, a, what="saved").reduction >= ch07.TARGET
     # 9 Linear(64, 64): 9 * (64*64 + 64) * 4 bytes each for parameters and gradients, 2x for Adam
     assert a.persistent == b.persistent == {"parameters": 149_760, "gradients": 149_760,
                                             "optimizer_state": 299_520}
 
 
 def test_no_technique_keeps_parity_but_loses_the_reduction():
-    setup = define(NO_TECHNIQUE, "amp_setup")
+    setup = define(wrong("no_technique"), "amp_setup")
     ch07.check_parity(setup)
     with pytest.raises(AssertionError, match=r"peak above baseline: candidate .* needs at most .*"
                                              r"30% lower\); measured 0% lower"):
@@ -117,14 +52,14 @@ def test_no_technique_keeps_parity_but_loses_the_reduction():
 
 
 def test_autocast_around_backward_only_loses_the_reduction():
-    setup = define(BACKWARD_ONLY, "amp_setup")
+    setup = define(wrong("backward_only"), "amp_setup")
     ch07.check_parity(setup)
     with pytest.raises(AssertionError, match="forward pass .* inside torch.autocast"):
         ch07.check_reduction(setup)
 
 
 def test_casting_the_model_loses_correctness():
-    setup = define(CAST_MODEL, "amp_setup")
+    setup = define(wrong("cast_model"), "amp_setup")
     with pytest.raises(AssertionError, match="loss .* more than 1% apart|parameters are"):
         ch07.check_parity(setup)
     ch07.check_reduction(setup)       # it does lower the peak: only correctness is lost
@@ -132,17 +67,14 @@ def test_casting_the_model_loses_correctness():
 
 def test_master_weight_rule_names_the_dtype():
     """A model in another dtype whose losses stay close (float64) still fails, on the rule."""
-    setup = define(NO_TECHNIQUE.replace("x, y = make_data(batch, seed)",
-                                        "x, y = (t.double() for t in make_data(batch, seed))")
-                   .replace("model, opt = make_model(seed)",
-                            "model, opt = make_model(seed)\n    model.double()"), "amp_setup")
+    setup = define(wrong("float64_model"), "amp_setup")
     with pytest.raises(AssertionError, match="parameters are torch.float64: .* master weights"):
         ch07.check_parity(setup)
 
 
 def test_wrong_roundtrip_fails_with_a_hint():
     with pytest.raises(AssertionError, match="scale before rounding to float16"):
-        ch07.check_fp16_roundtrip(define(CAST_THEN_SCALE, "fp16_roundtrip"))
+        ch07.check_fp16_roundtrip(define(wrong("cast_then_scale", "roundtrip_answer"), "fp16_roundtrip"))
     with pytest.raises(AssertionError, match="tensor shaped like grads"):
         ch07.check_fp16_roundtrip(lambda g, s: g.tolist())
 
@@ -170,10 +102,10 @@ def test_autograde_round_trip(course):
     submissions = {
         "submitted-solution": solved(SLUG),
         "submitted-unchanged": release(SLUG),
-        "submitted-no-technique-cheat-wrong-roundtrip": solved(SLUG, amp_answer=CHEAT,
-                                                               roundtrip_answer=CAST_THEN_SCALE),
-        "submitted-cast-model": solved(SLUG, amp_answer=CAST_MODEL),
-        "submitted-autocast-backward-only": solved(SLUG, amp_answer=BACKWARD_ONLY),
+        "submitted-no-technique-cheat-wrong-roundtrip": solved(SLUG, **scenario(SLUG, "cheat"),
+                                                               **scenario(SLUG, "cast_then_scale")),
+        "submitted-cast-model": solved(SLUG, **scenario(SLUG, "cast_model")),
+        "submitted-autocast-backward-only": solved(SLUG, **scenario(SLUG, "backward_only")),
     }
     assert c.grade(submissions) == {
         "submitted-solution": 10,
@@ -189,4 +121,4 @@ def test_autograde_round_trip(course):
     assert "parameters + gradients + optimizer state" in text
     out = c.output("submitted-no-technique-cheat-wrong-roundtrip", "reduction_check")
     assert "reduction (this process" in out                                  # fooled, then caught
-    assert "replaced in this notebook: autograder.meter.measure" in out
+    assert "replaced in this notebook: autograder.memory.graded.measure" in out

@@ -1,6 +1,8 @@
 """Display for the memory meter: tables in MiB, bar charts, and a GPU memory snapshot.
 
-Kept apart from `meter` so that measuring never imports matplotlib, and units appear only here.
+Kept apart from `meter` so that measuring never imports matplotlib (it is imported inside the
+plotting functions), and units appear only here. It reads Measurements by their fields and
+imports nothing of the meter, so the meter can use it for `print(m)` and `m.plot()`.
 
 Known limitations: snapshots need a CUDA GPU (the CPU has no caching allocator to record);
 the bars show the breakdown at the peak, not its evolution over the step (open a snapshot
@@ -8,10 +10,10 @@ in https://pytorch.org/memory_viz for that).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .meter import Comparison, Measurement
+from .arithmetic import FIGURES
+from .backend import MeterError, resolve_backend
 
 MiB = 2**20
 LABELS = {
@@ -55,7 +57,6 @@ def format_measurement(m: "Measurement") -> str:
 
 def format_comparison(c: "Comparison") -> str:
     b, k = c.baseline.figure(c.what), c.candidate.figure(c.what)
-    from .meter import FIGURES
     return (f"{FIGURES.get(c.what, c.what)}: baseline {b / MiB:.2f} MiB, candidate "
             f"{k / MiB:.2f} MiB, ratio {c.ratio:.3f} ({c.reduction:.0%} lower) "
             f"[{c.baseline.backend}: {c.baseline.method}]")
@@ -107,7 +108,6 @@ def snapshot(step: Callable[[], Any], path: str = "memory_snapshot.pickle", warm
     writing an empty file.
     """
     import torch
-    from .meter import MeterError, resolve_backend
     if resolve_backend(None) != "cuda":
         raise MeterError("a memory snapshot needs a CUDA GPU; on the CPU, use "
                          "measure(...).plot() for the breakdown at the peak.")

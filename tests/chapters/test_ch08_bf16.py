@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder import ch08_bf16 as ch08, meter
+from autograder import ch08_bf16 as ch08, memory
 from autograder.ch08_bf16 import make_data, make_model
-from conftest import release, solved
+from conftest import release, scenario, solved
 
 SLUG = "ch08_bf16"
 
@@ -16,69 +16,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")   # tiny steps: see conftest.
 
 
 # ---------------------------------------------------------------- known-wrong answers
-STEP = '''
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-    return {"step": step, "model": model, "optimizer": opt}
-'''
-
-NO_TECHNIQUE = '''
-def bf16_setup(batch=256, seed=0):
-    model, opt = make_model(seed)
-    x, y = make_data(batch, seed)
-''' + STEP
-
-FP16 = '''
-def bf16_setup(batch=256, seed=0):
-    model, opt = make_model(seed)
-    model.to(torch.float16)                  # two bytes too, but float16's range
-    x, y = (t.to(torch.float16) for t in make_data(batch, seed))
-''' + STEP
-
-INPUTS_FP32 = '''
-def bf16_setup(batch=256, seed=0):
-    model, opt = make_model(seed)
-    model.to(torch.bfloat16)
-    x, y = make_data(batch, seed)            # left float32
-''' + STEP
-
-COPIED_MODEL = '''
-import copy
-def bf16_setup(batch=256, seed=0):
-    model, opt = make_model(seed)
-    model = copy.deepcopy(model).to(torch.bfloat16)   # the optimizer keeps the float32 originals
-    x, y = (t.to(torch.bfloat16) for t in make_data(batch, seed))
-''' + STEP
-
-AUTOCAST = '''
-def bf16_setup(batch=256, seed=0):
-    model, opt = make_model(seed)
-    x, y = make_data(batch, seed)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16):   # mixed, not pure, bf16
-            loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-    return {"step": step, "model": model, "optimizer": opt}
-'''
-
-RELATIVE_SPACING = '''
-def spacing(x, dtype):
-    return torch.finfo(dtype).eps * abs(x)   # not a power of two
-'''
-
-NO_SUBNORMALS = '''
-import math
-def spacing(x, dtype):
-    return torch.finfo(dtype).eps * 2.0 ** (math.frexp(abs(x))[1] - 1)
-'''
+def wrong(situation, grade_id="bf16_answer"):
+    """The answer of one situation in tests/scenarios/ch08_bf16/."""
+    return scenario(SLUG, situation)[grade_id]
 
 
 def define(src, name):
@@ -95,14 +35,14 @@ def test_reference_passes_every_check():
 
 
 def test_bf16_halves_persistent_bytes_exactly_and_the_peak():
-    b, h = (ch08._measure(s(), "x") for s in (ch08.fp32_setup, ch08.bf16_setup))
+    b, h = (memory.measure(memory.build(s), label="x") for s in (ch08.fp32_setup, ch08.bf16_setup))
     # LayerNorm(64): 2 * 64; 9 Linear(64, 64): 9 * (64*64 + 64); 4 bytes each in float32
     p = (2 * 64 + 9 * (64 * 64 + 64)) * 4
     assert b.persistent == {"parameters": p, "gradients": p, "optimizer_state": 2 * p}
     assert h.persistent == {"parameters": p // 2, "gradients": p // 2, "optimizer_state": p}
     assert (ch08.persistent_bytes(torch.float32), ch08.persistent_bytes(torch.bfloat16)) \
         == (b.persistent, h.persistent)
-    assert meter.compare(b, h, what="peak").reduction >= ch08.TARGET
+    assert memory.compare(b, h, what="peak").reduction >= ch08.TARGET
 
 
 def test_on_a_gpu_the_allocator_blocks_are_counted_not_halved():
@@ -148,7 +88,7 @@ def test_support_by_compute_capability():
 
 
 def test_no_technique_keeps_parity_but_loses_the_memory():
-    setup = define(NO_TECHNIQUE, "bf16_setup")
+    setup = define(wrong("no_technique"), "bf16_setup")
     ch08.check_parity(setup)
     with pytest.raises(AssertionError, match=r"persistent bytes not halved .* parameters 150,272 "
                                              r"bytes \(bfloat16 needs exactly 75,136\)"):
@@ -156,28 +96,28 @@ def test_no_technique_keeps_parity_but_loses_the_memory():
 
 
 def test_autocast_lowers_the_peak_but_not_the_persistent_bytes():
-    setup = define(AUTOCAST, "bf16_setup")
+    setup = define(wrong("autocast"), "bf16_setup")
     ch08.check_parity(setup)
     with pytest.raises(AssertionError, match="persistent bytes not halved .* optimizer_state 300,544"):
         ch08.check_memory(setup)
 
 
 def test_float16_overflows_and_loses_correctness_only():
-    setup = define(FP16, "bf16_setup")
+    setup = define(wrong("float16"), "bf16_setup")
     with pytest.raises(AssertionError, match=r"step 1 .* loss nan.* beyond float16's largest value"):
         ch08.check_parity(setup)
     ch08.check_memory(setup)           # the same bytes as bf16: only correctness is lost
 
 
 def test_inputs_left_fp32_fail_with_a_hint():
-    setup = define(INPUTS_FP32, "bf16_setup")
+    setup = define(wrong("inputs_fp32"), "bf16_setup")
     for check in (ch08.check_parity, ch08.check_memory):
         with pytest.raises(AssertionError, match="mixed types: .* Cast the inputs and targets"):
             check(setup)
 
 
 def test_a_copied_model_does_not_train():
-    setup = define(COPIED_MODEL, "bf16_setup")
+    setup = define(wrong("copied_model"), "bf16_setup")
     with pytest.raises(AssertionError, match="more than 1% apart.*optimizer hold the parameters"):
         ch08.check_parity(setup)
     with pytest.raises(AssertionError, match="optimizer_state 0 bytes"):
@@ -186,9 +126,9 @@ def test_a_copied_model_does_not_train():
 
 def test_wrong_spacing_fails_with_a_hint():
     with pytest.raises(AssertionError, match="power of two"):
-        ch08.check_spacing(define(RELATIVE_SPACING, "spacing"))
+        ch08.check_spacing(define(wrong("relative_spacing", "spacing_answer"), "spacing"))
     with pytest.raises(AssertionError, match="below the smallest normal"):
-        ch08.check_spacing(define(NO_SUBNORMALS, "spacing"))
+        ch08.check_spacing(define(wrong("no_subnormals", "spacing_answer"), "spacing"))
     with pytest.raises(AssertionError, match="should return a number"):
         ch08.check_spacing(lambda x, dt: [x])
 
@@ -209,9 +149,9 @@ def test_autograde_round_trip(course):
     submissions = {
         "submitted-solution": solved(SLUG),
         "submitted-unchanged": release(SLUG),
-        "submitted-no-technique-wrong-spacing": solved(SLUG, bf16_answer=NO_TECHNIQUE,
-                                                       spacing_answer=RELATIVE_SPACING),
-        "submitted-float16": solved(SLUG, bf16_answer=FP16),
+        "submitted-no-technique-wrong-spacing": solved(SLUG, **scenario(SLUG, "no_technique"),
+                                                       **scenario(SLUG, "relative_spacing")),
+        "submitted-float16": solved(SLUG, **scenario(SLUG, "float16")),
     }
     assert c.grade(submissions) == {
         "submitted-solution": 10,
