@@ -20,6 +20,8 @@ from autograder.grading.release import tool_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+NOTEBOOKS = sorted(p.relative_to(ROOT) for d in ("solutions", "exercises")
+                   for p in (ROOT / d).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
 def read(path) -> nbformat.NotebookNode:
