@@ -97,29 +97,36 @@ def nbgrader(course: Path, *args, check=True):
 
 
 class Course:
-    def __init__(self, root: Path, slug: str, timeout: int):
+    """A throwaway course of one assignment (`slug`), or of several (`also`: more slugs)."""
+
+    def __init__(self, root: Path, slug: str, timeout: int, also: tuple[str, ...] = ()):
         self.root, self.slug = root, slug
         shutil.copy(ROOT / "nbgrader_config.py", root)
-        shutil.copytree(ROOT / "solutions" / slug, root / "solutions" / slug)
         # per-cell limit short enough for a test of a looping submission
         with open(root / "nbgrader_config.py", "a") as f:
             f.write(f"\nc.Execute.timeout = {timeout}\n")
-        nbgrader(root, "generate_assignment", slug, "--force")
+        for s in (slug, *also):
+            shutil.copytree(ROOT / "solutions" / s, root / "solutions" / s)
+            nbgrader(root, "generate_assignment", s, "--force")
 
-    def submit(self, student: str, nb) -> None:
-        folder = self.root / "submitted" / student / self.slug
+    def submit(self, student: str, nb, slug: str | None = None) -> None:
+        slug = slug or self.slug
+        folder = self.root / "submitted" / student / slug
         folder.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, str(folder / f"{self.slug}.ipynb"))
+        nbformat.write(nb, str(folder / f"{slug}.ipynb"))
 
-    def autograde(self):
+    def autograde(self, every_assignment: bool = False):
+        """One `nbgrader autograde` run: of this assignment, or of every submitted one."""
+        if every_assignment:
+            return nbgrader(self.root, "autograde", "--force")
         return nbgrader(self.root, "autograde", self.slug, "--force")
 
-    def scores(self) -> dict[str, float]:
-        """student -> score, read from what `nbgrader export` writes."""
+    def scores(self, slug: str | None = None) -> dict[str, float]:
+        """student -> score in `slug` (default: this assignment), read from `nbgrader export`."""
         nbgrader(self.root, "export")
         with open(self.root / "grades.csv") as f:
             return {row["student_id"]: float(row["score"]) for row in csv.DictReader(f)
-                    if row["assignment"] == self.slug}
+                    if row["assignment"] == (slug or self.slug)}
 
     def grade(self, submissions: dict) -> dict[str, float]:
         """Submit each student's notebook, autograde them all, and return the exported scores."""
@@ -128,13 +135,14 @@ class Course:
         self.autograde()
         return self.scores()
 
-    def graded(self, student) -> nbformat.NotebookNode:
-        return read(self.root / "autograded" / student / self.slug / f"{self.slug}.ipynb")
+    def graded(self, student, slug: str | None = None) -> nbformat.NotebookNode:
+        slug = slug or self.slug
+        return read(self.root / "autograded" / student / slug / f"{slug}.ipynb")
 
-    def output(self, student, grade_id=None, clean=False) -> str:
+    def output(self, student, grade_id=None, clean=False, slug: str | None = None) -> str:
         """What the graded notebook (or its cell `grade_id`) printed, tracebacks included;
         clean=True also asserts that no cell of it raised."""
-        nb = self.graded(student)
+        nb = self.graded(student, slug)
         outs = [o for x in ([cell(nb, grade_id)] if grade_id else nb.cells) for o in x.get("outputs", [])]
         if clean:
             assert "error" not in {o.get("output_type") for o in outs}, f"{student}: a cell raised"

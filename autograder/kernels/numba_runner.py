@@ -38,7 +38,9 @@ def _spawn(job: dict, jobdir: Path, simulate: bool):
     home = None if simulate else cuda_home_from_wheels()
     if home:
         env["CUDA_HOME"] = home
-    return procs.start_module("autograder.kernels.child", str(jobdir), env=env)
+    readable = (env["CUDA_HOME"],) if env.get("CUDA_HOME") else ()
+    return procs.start_module("autograder.kernels.child", str(jobdir), env=env, writable=(str(jobdir),),
+                              readable=readable)
 
 
 def _wait(proc, jobdir: Path, timeout: float) -> tuple[dict | None, str, str, bool]:

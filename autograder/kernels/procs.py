@@ -12,8 +12,6 @@ killed by SIGKILL until its own time limit, which the child does not enforce.
 """
 from __future__ import annotations
 
-import ctypes
-import functools
 import os
 import re
 import signal
@@ -21,40 +19,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .. import isolation
+
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])   # the folder that holds autograder/
 
 
-@functools.lru_cache(maxsize=None)
-def _prctl():
-    """libc's prctl, looked up in the parent (a forked child should call, not load, anything)."""
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-def _tied_to_parent():
-    """A preexec_fn that asks for SIGKILL when the parent goes (PR_SET_PDEATHSIG), or None."""
-    prctl = _prctl() if sys.platform.startswith("linux") else None
-    if prctl is None:
-        return None
-
-    def tie():
-        prctl(1, signal.SIGKILL, 0, 0, 0)   # 1 = PR_SET_PDEATHSIG
-    return tie
-
-
-def start(cmd: list[str], env: dict | None = None, cwd: str | None = None) -> subprocess.Popen:
-    """Start `cmd` in a process group of its own, tied to this process; text stdout and stderr."""
+def start(cmd: list[str], env: dict | None = None, cwd: str | None = None,
+          writable: tuple[str, ...] = (), readable: tuple[str, ...] = ()) -> subprocess.Popen:
+    """Start `cmd` in a process group of its own, tied to this process; text stdout and stderr.
+    While grading, it starts in the sandbox, which lets it write only in `cwd` and `writable`
+    and read of the grader's files only `readable` (and the Python environment)."""
+    cmd = isolation.wrap_command(cmd, [*([cwd] if cwd else []), *writable], list(readable))
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
-                            errors="replace", start_new_session=True, preexec_fn=_tied_to_parent())
+                            errors="replace", start_new_session=True, preexec_fn=isolation.tied_to_parent())
 
 
-def start_module(module: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+def start_module(module: str, *args: str, env: dict | None = None,
+                 writable: tuple[str, ...] = (), readable: tuple[str, ...] = ()) -> subprocess.Popen:
     """`python -m <module> <args>` with this interpreter, the course's package importable."""
     env = dict(os.environ if env is None else env)
     env["PYTHONPATH"] = PACKAGE_PARENT + os.pathsep + env.get("PYTHONPATH", "")
-    return start([sys.executable, "-m", module, *args], env=env)
+    return start([sys.executable, "-m", module, *args], env=env, writable=writable, readable=readable)
 
 
 def launch_of(stderr: str, default: int = 0) -> int:

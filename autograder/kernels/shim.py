@@ -226,7 +226,8 @@ def start_run(binary: Path, files: list[Path], no_aslr: bool = False):
     cmd = [str(binary), *map(str, files)]
     if no_aslr and shutil.which("setarch"):
         cmd = ["setarch", os.uname().machine, "-R", *cmd]
-    return procs.start(cmd, env=env)
+    return procs.start(cmd, env=env, writable=tuple(sorted({str(Path(f).parent) for f in files})),
+                       readable=(str(binary),))
 
 
 def finish_run(proc, sanitizer: str, timeout: float, t0: float) -> ShimRun:

@@ -137,9 +137,9 @@ def test_autograde_round_trip(course):
         "submitted-solution": 10,
         "submitted-unchanged": 0,
         "submitted-adam-one-state": 4,         # parts 1 and 2 lost, part 3 kept
-        "submitted-frozen-outputs-cheat": 2,   # part 2 lost; part 3's visible check patched
-    }                                          # away, its hidden one refuses the patched meter
+        "submitted-frozen-outputs-cheat": 2,   # part 2 lost; part 3's patched meter fools
+    }                                          # only its own kernel: the grader measures elsewhere
     out = c.output("submitted-solution")
     assert "1 models within 1% of the meter" in out and "storage tracker" in out
     cheat = cell(c.graded("submitted-frozen-outputs-cheat"), "saved_check")
-    assert "replaced in this notebook" in "".join(str(o) for o in cheat.outputs)
+    assert "the meter measured 4,096 bytes saved" in "".join(str(o) for o in cheat.outputs)
