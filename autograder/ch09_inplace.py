@@ -17,8 +17,8 @@ numbers of autograd's error message, on fresh random chains.
 
 Known limitations: the CPU tracker sees tensors only; on a GPU the caching allocator rounds
 each block up to 512 bytes (the sizes graded here are multiples of 512). Hidden checks measure
-the candidate in a fresh process and the baseline, the module's own function, in the grading
-process, after `grading.fresh` has refused a notebook that replaced the meter. `timeline` and
+the candidate in a fresh process, on input values drawn after its warm-up call, and the
+baseline, the module's own function, in the grading process. `timeline` and
 `step_timeline` (the page's plots) follow CPU tensors only, whatever the device.
 """
 from __future__ import annotations

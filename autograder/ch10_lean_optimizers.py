@@ -19,8 +19,8 @@ the test accuracy keeps at least ACC_KEPT of Adam's on the same seed (hidden: a 
 parameter bytes, and the step's peak, everything live included, lower by at least Adam's state
 (hidden: in fresh processes, fresh seed and batch); (c) a student's `state_bytes(optimizer)`
 predicts, before any step, the state bytes the meter measures after one, exactly (hidden:
-fresh random models and optimizers; measured in-process, since the setup measured is the
-course's own and `grading.fresh` refuses a replaced meter or workload).
+fresh random models and optimizers; the answer runs where the student's code runs, the
+measurement of the course's own setup where the check runs).
 
 Why "the peak with everything live" (the meter's `total`) and not the peak above the
 baseline: state is persistent, so it is live before the step and sits in the baseline. Where

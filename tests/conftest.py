@@ -99,34 +99,33 @@ def nbgrader(course: Path, *args, check=True):
 class Course:
     """A throwaway course of one assignment (`slug`), or of several (`also`: more slugs)."""
 
-    def __init__(self, root: Path, slug: str, timeout: int, also: tuple[str, ...] = ()):
+    def __init__(self, root: Path, slug: str, timeout: int, notebooks: tuple[str, ...] = ()):
+        """An assignment `slug` of one chapter's notebook or, with `notebooks`, of several
+        chapters' notebooks together (graded in one `nbgrader autograde` run)."""
         self.root, self.slug = root, slug
         shutil.copy(ROOT / "nbgrader_config.py", root)
         # per-cell limit short enough for a test of a looping submission
         with open(root / "nbgrader_config.py", "a") as f:
             f.write(f"\nc.Execute.timeout = {timeout}\n")
-        for s in (slug, *also):
-            shutil.copytree(ROOT / "solutions" / s, root / "solutions" / s)
-            nbgrader(root, "generate_assignment", s, "--force")
+        (root / "solutions" / slug).mkdir(parents=True)
+        for s in notebooks or (slug,):
+            shutil.copy(ROOT / "solutions" / s / f"{s}.ipynb", root / "solutions" / slug)
+        nbgrader(root, "generate_assignment", slug, "--force")
 
-    def submit(self, student: str, nb, slug: str | None = None) -> None:
-        slug = slug or self.slug
-        folder = self.root / "submitted" / student / slug
+    def submit(self, student: str, nb, notebook: str | None = None) -> None:
+        folder = self.root / "submitted" / student / self.slug
         folder.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, str(folder / f"{slug}.ipynb"))
+        nbformat.write(nb, str(folder / f"{notebook or self.slug}.ipynb"))
 
-    def autograde(self, every_assignment: bool = False):
-        """One `nbgrader autograde` run: of this assignment, or of every submitted one."""
-        if every_assignment:
-            return nbgrader(self.root, "autograde", "--force")
+    def autograde(self):
         return nbgrader(self.root, "autograde", self.slug, "--force")
 
-    def scores(self, slug: str | None = None) -> dict[str, float]:
-        """student -> score in `slug` (default: this assignment), read from `nbgrader export`."""
+    def scores(self) -> dict[str, float]:
+        """student -> score, read from what `nbgrader export` writes."""
         nbgrader(self.root, "export")
         with open(self.root / "grades.csv") as f:
             return {row["student_id"]: float(row["score"]) for row in csv.DictReader(f)
-                    if row["assignment"] == (slug or self.slug)}
+                    if row["assignment"] == self.slug}
 
     def grade(self, submissions: dict) -> dict[str, float]:
         """Submit each student's notebook, autograde them all, and return the exported scores."""
@@ -135,14 +134,13 @@ class Course:
         self.autograde()
         return self.scores()
 
-    def graded(self, student, slug: str | None = None) -> nbformat.NotebookNode:
-        slug = slug or self.slug
-        return read(self.root / "autograded" / student / slug / f"{slug}.ipynb")
+    def graded(self, student, notebook: str | None = None) -> nbformat.NotebookNode:
+        return read(self.root / "autograded" / student / self.slug / f"{notebook or self.slug}.ipynb")
 
-    def output(self, student, grade_id=None, clean=False, slug: str | None = None) -> str:
+    def output(self, student, grade_id=None, clean=False, notebook: str | None = None) -> str:
         """What the graded notebook (or its cell `grade_id`) printed, tracebacks included;
         clean=True also asserts that no cell of it raised."""
-        nb = self.graded(student, slug)
+        nb = self.graded(student, notebook)
         outs = [o for x in ([cell(nb, grade_id)] if grade_id else nb.cells) for o in x.get("outputs", [])]
         if clean:
             assert "error" not in {o.get("output_type") for o in outs}, f"{student}: a cell raised"

@@ -2,8 +2,8 @@
 
 The grader never runs a test cell in the student's kernel; it reads it. Every statement is an
 import (run in the kernel, so that later cells still find the names) or a call of a check:
-`check_x(answer, ..., name="vector_add", hidden=True)`, or the older
-`fresh("slug").check_x(...)`. Arguments are bare names of notebook variables (the answers, fetched
+`check_x(answer, ..., name="vector_add", hidden=True)` (or `module.check_x(...)`). Arguments are
+bare names of notebook variables (the answers, fetched
 from the kernel as data) or literals. Anything else is refused, so a cell's meaning cannot depend
 on what the notebook did.
 """

@@ -66,7 +66,7 @@ class Verdict(Execute):
     """nbgrader's Execute, sandboxed, with every graded check decided in this process."""
 
     def preprocess(self, nb, resources=None, km=None):
-        slug = resources["nbgrader"]["assignment"]
+        slug = resources["nbgrader"]["notebook"]      # a chapter's notebook is named by its slug
         self.chapter = importlib.import_module(f"autograder.{slug}")
         self.death = ""                          # why the kernel stopped, once it has
         here = Path(resources.get("metadata", {}).get("path") or ".").resolve()

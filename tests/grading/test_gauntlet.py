@@ -66,25 +66,24 @@ def test_there_are_thirty_attacks_across_five_chapters():
 @pytest.mark.usefixtures("one_thread")
 def test_one_batch_of_hostile_submissions_grades_fairly(tmp_path):
     found = attacks()
-    slugs = sorted({a["chapter"] for a in found.values()})
-    course = Course(tmp_path, slugs[0], TIMEOUT, also=tuple(slugs[1:]))
+    chapters = tuple(sorted({a["chapter"] for a in found.values()}))
+    # one assignment holding the five chapters' notebooks: one autograde run grades them all
+    course = Course(tmp_path, "gauntlet", TIMEOUT, notebooks=chapters)
     package = list((ROOT / "autograder").rglob("*.py"))
     before = _digest(package)
     for name, spec in found.items():
         course.submit(name, notebook(name, spec), spec["chapter"])
     # graded after the attack that writes into the installed package: its fair 0 still holds
     course.submit("zz-unchanged-after-the-package-was-attacked", release("ch01_cpu_vs_gpu"), "ch01_cpu_vs_gpu")
-    course.autograde(every_assignment=True)                    # the batch completes
-    got = {}
-    for slug in slugs:
-        got.update({(s, slug): v for s, v in course.scores(slug).items()})
-    want = {(n, a["chapter"]): a["score"] for n, a in found.items()}
-    want[("zz-unchanged-after-the-package-was-attacked", "ch01_cpu_vs_gpu")] = 0.0
+    course.autograde()                                          # the batch completes
+    got = course.scores()
+    want = {n: a["score"] for n, a in found.items()}
+    want["zz-unchanged-after-the-package-was-attacked"] = 0.0
     wrong = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
-    assert not wrong, f"(student, chapter): (graded, fair) {wrong}"
+    assert not wrong, f"student: (graded, fair) {wrong}"
     assert _leftovers() == []                                   # nothing a submission started lives on
     assert _digest(package) == before                           # the course's code is as it was
     with sqlite3.connect(tmp_path / "gradebook.db") as db:      # only nbgrader wrote grades
         assert db.execute("select count(*) from grade where manual_score is not null").fetchone() == (0,)
-    out = course.output("kernel_includes_solutions", "c_add_check", slug="ch02_first_kernels")
+    out = course.output("kernel_includes_solutions", "c_add_check", notebook="ch02_first_kernels")
     assert "HIDDEN TESTS" not in out and "solution" not in out.lower()   # nothing of the course leaked

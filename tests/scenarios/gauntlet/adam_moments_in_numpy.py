@@ -1,9 +1,10 @@
 # chapter: ch10_lean_optimizers
 # base: solution
-# score: 6
+# score: 3
 # Adam with its moments kept in NumPy arrays, behind a torch SGD optimizer with no state: the
-# meter reads 0 bytes of state, but the measured step's update is not plain SGD's (4 lost); it
-# trains well (3) and the state prediction is the solution's (3).
+# meter reads 0 bytes of state, but the measured step allocates its update in NumPy, outside
+# torch's tensors, and its update is not plain SGD's (4 lost); annealed to 0 from Adam's rate it
+# also trains worse than Adam (3 lost); the state prediction is the solution's (3).
 # %% sgd_answer
 import numpy as np
 
