@@ -108,13 +108,14 @@ def _repeats(n):
     return max(3, min(30, int(3e7 // n)))
 
 
-def measure(sizes=SIZES, paths=None, dtype=np.float32, timer=time_call, progress=True):
+def measure(sizes=SIZES, paths=None, dtype=np.float32, timer=time_call, progress=True, arrays=None):
     """Seconds per addition for each path and size: {"sizes": [...], path: [...], ...}.
 
     paths: any of CPU_PATHS and, with a GPU, GPU_PATHS (default: all this machine has).
     timer: a function like `time_call` (a student passes their own).
+    arrays: the GPU's array operations (default `gpu()`; the dry run passes a stand-in).
     """
-    arrays = gpu()
+    arrays = arrays or gpu()
     if paths is None:
         paths = CPU_PATHS + (GPU_PATHS if arrays else ())
     if any(p in GPU_PATHS for p in paths) and arrays is None:
@@ -151,6 +152,9 @@ def measure(sizes=SIZES, paths=None, dtype=np.float32, timer=time_call, progress
                 arrays.download(c, host["dc"])
             sync = arrays.sync
         out[path].append(float(timer(fn, sync, repeats=_repeats(n), warmup=1)))
+        if path == "gpu_kernel":                  # the kernel alone leaves its sum on the device
+            c.fill(np.nan)
+            arrays.download(c, host["dc"])
         if path in GPU_PATHS or path == "numba_parallel":
             assert np.allclose(c, a + b), f"{path} added wrongly at n={n}"  # check before you time
     return out
@@ -169,12 +173,12 @@ def summarise(data: dict) -> dict:
     return summary
 
 
-def matmul_flops(n=2048, on_gpu=False, timer=time_call):
+def matmul_flops(n=2048, on_gpu=False, timer=time_call, arrays=None):
     """Float32 FLOP/s of an n x n matrix product (2 n^3 operations), on the CPU or the GPU."""
     rng = np.random.default_rng(0)
     a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
     if on_gpu:
-        arrays = gpu()
+        arrays = arrays or gpu()
         a, b = arrays.from_host(a), arrays.from_host(b)
         seconds = timer(lambda: arrays.matmul(a, b), arrays.sync, repeats=5, warmup=2)
     else:
@@ -182,14 +186,18 @@ def matmul_flops(n=2048, on_gpu=False, timer=time_call):
     return 2 * n**3 / seconds
 
 
-def record() -> dict:
-    """What `dev.py gpu-figures` stores for this chapter, all measured on the GPU's own host."""
-    if gpu() is None:
+def record(dry: bool = False) -> dict:
+    """What `dev.py gpu-figures` stores for this chapter, all measured on the GPU's own host.
+    dry: the same walk on the CPU (NumPy standing in for the GPU), small sizes, nothing real."""
+    arrays = gpu(stand_in=dry)
+    if arrays is None:
         raise RuntimeError("no GPU: chapter 1 records nothing on a CPU-only machine")
-    data = measure()
-    return {"vector_add": data, "summary": summarise(data), "threads": device.gpu_threads(),
+    sizes, big = (SIZES[:3], 256) if dry else (SIZES, 4096)
+    data = measure(sizes, CPU_PATHS + GPU_PATHS, arrays=arrays, progress=False)
+    threads = device.gpu_threads() or device.stand_in_threads()
+    return {"vector_add": data, "summary": summarise(data), "threads": threads,
             "cpu_threads": os.cpu_count(),
-            "matmul_flops": {"cpu": matmul_flops(), "gpu": matmul_flops(4096, on_gpu=True)}}
+            "matmul_flops": {"cpu": matmul_flops(big // 2), "gpu": matmul_flops(big, on_gpu=True, arrays=arrays)}}
 
 
 def _size(n):

@@ -253,10 +253,10 @@ def check_fp16_roundtrip(fn, hidden=False):
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU
-def record() -> dict:
+def record(dry: bool = False) -> dict:
     """What `dev.py gpu-figures` stores for this chapter: the CUDA dtype table, fp32 vs AMP
     bytes (peak, saved, persistent) and the two loss curves, all measured on the GPU."""
-    if memory.resolve_backend(None) != "cuda":
+    if not dry and memory.resolve_backend(None) != "cuda":   # dry: the same walk on the CPU
         raise RuntimeError("no GPU: chapter 7 records nothing on a CPU-only machine")
     base, amp = (memory.measure_isolated(f"{__name__}:{n}", label=n) for n in ("fp32_setup", "amp_setup"))
     fig = lambda m: {"peak": m.peak, "saved": m.saved, "persistent": m.persistent,  # noqa: E731

@@ -346,10 +346,10 @@ def check_spacing(fn, hidden=False):
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU
-def record() -> dict:
+def record(dry: bool = False) -> dict:
     """What `dev.py gpu-figures` stores: the GPU's bf16 verdict, fp32 vs bf16 bytes (peak,
     saved, persistent) and the loss curves, all measured on the GPU."""
-    if memory.resolve_backend(None) != "cuda":
+    if not dry and memory.resolve_backend(None) != "cuda":   # dry: the same walk on the CPU
         raise RuntimeError("no GPU: chapter 8 records nothing on a CPU-only machine")
     base, bf = (memory.measure_isolated(f"{__name__}:{n}", label=n) for n in ("fp32_setup", "bf16_setup"))
     fig = lambda m: {"peak": m.peak, "saved": m.saved, "persistent": m.persistent,  # noqa: E731

@@ -198,10 +198,11 @@ OPTIMIZERS = {
 
 
 def optimizer_setup(kind: str, widths=(48, 32, 16), frozen: int = 0, precision: str = "float32",
-                    batch: int = 8, seed: int = 0) -> dict:
+                    batch: int = 8, seed: int = 0, device: str | None = None) -> dict:
     """The shared MLP of Linear `widths` (chapter 6's; the first `frozen` Linears frozen, still
-    handed to the optimizer) with optimizer `kind`, and an MSE step: a setup for the meter."""
-    dev = memory.resolve_backend()
+    handed to the optimizer) with optimizer `kind`, and an MSE step: a setup for the meter, on
+    its device unless told."""
+    dev = device or memory.resolve_backend()
     model = memory.make_mlp(list(widths), frozen, True, precision, dev, seed)
     opt = OPTIMIZERS[kind](model.parameters())
     x = torch.randn(batch, widths[0], device=dev, dtype=memory.DTYPES[precision])
@@ -362,19 +363,21 @@ def check_state_bytes(fn, hidden=False):
             raise AssertionError(f"{what}: the optimizer was stepped inside state_bytes; predict "
                                  "from param_groups and the parameters, before any step")
         m = memory.measure(memory.build(optimizer_setup, **kw), label=kind)
-        want = m.persistent["optimizer_state"]
+        exact = memory.in_tensor_bytes(m, optimizer_setup, **kw)   # a GPU rounds to 512 bytes
+        want = exact.persistent["optimizer_state"]
         if got != want:
             raise AssertionError(f"{what}: predicted {got:,} bytes, the meter measured {want:,} "
-                                 f"bytes of optimizer state after a step ({m.persistent}) "
+                                 f"bytes of optimizer state after a step ({exact.persistent})"
+                                 f"{memory.also_on(m, exact, lambda x: x.persistent['optimizer_state'])} "
                                  f"[{m.backend}]")
     print(f"state_bytes: {len(cases)} optimizers predicted exactly")
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU
-def record() -> dict:
+def record(dry: bool = False) -> dict:
     """What `dev.py gpu-figures` stores for this chapter: Adam, SGD with and without momentum
     measured on the GPU's allocator, and the update's temporaries by implementation."""
-    if memory.resolve_backend(None) != "cuda":
+    if not dry and memory.resolve_backend(None) != "cuda":   # dry: the same walk on the CPU
         raise RuntimeError("no GPU: chapter 10 records nothing on a CPU-only machine")
     fig = lambda m: {"total": m.total, "peak": m.peak, "persistent": m.persistent,  # noqa: E731
                      "breakdown": m.breakdown, "device": m.device}

@@ -107,3 +107,11 @@ def gpu_threads() -> dict | None:
     return {"multiprocessors": sms, "threads_per_multiprocessor": per_sm,
             "warp_size": warp, "threads_per_block": per_block,
             "resident_threads": sms * per_sm if per_sm else None}
+
+
+def stand_in_threads() -> dict:
+    """`gpu_threads()`'s figures for the recordings' dry run on a CPU: each core one
+    "multiprocessor" running one thread (CUDA's own per-block limit kept)."""
+    cores = os.cpu_count() or 1
+    return {"multiprocessors": cores, "threads_per_multiprocessor": 1, "warp_size": 1,
+            "threads_per_block": 1024, "resident_threads": cores}

@@ -1,0 +1,41 @@
+"""The GPU paths' own logic, checked on a CPU: kernel parameter names, the CPU bench stand-in."""
+import numpy as np
+
+from autograder import kernels
+from autograder.kernels import shim
+
+COMMENTED = r'''
+// vector_add(x, y) is what the exercise asks for; below, the kernel
+/* vector_add(p) in a block comment too */
+extern "C" __global__ void vector_add(const float* a, const float* b, float* out, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = a[i] + b[i];
+}
+'''
+HELPER_FIRST = r'''
+__device__ float scale(float v) { return 2.0f * v; }
+extern "C" __global__ void twice(float* data, int n) { int i = threadIdx.x; if (i < n) data[i] = scale(data[i]); }
+'''
+
+
+def test_parameter_names_come_from_the_kernel_not_a_comment():
+    """cupy.RawKernel's outputs are named from the kernel's parameters: a comment that names the
+    kernel first must not give two names for four arguments."""
+    assert shim.param_names(COMMENTED, "vector_add") == ["a", "b", "out", "n"]
+    assert shim.param_names(HELPER_FIRST, "twice") == ["data", "n"]
+    assert shim.param_names("void f(int x) {}", "f") == ["x"]   # no __global__: the first definition
+
+
+def test_the_cpu_bench_runs_cuda_c_and_numba_in_place():
+    b = kernels.bench(dry=True)
+    a, one = np.arange(300, dtype=np.float32), np.ones(300, np.float32)
+    out = b.xp.zeros(300, np.float32)
+    b.raw_kernel(COMMENTED, "vector_add")(2, 256, (a, one, out, np.int32(300)))
+    assert np.array_equal(b.host(out), a + 1)
+    from autograder.ch02_first_kernels import VECTOR_ADD_NUMBA
+    out[:] = 0
+    b.numba_kernel(VECTOR_ADD_NUMBA, "vector_add")(2, 256, (a, one, out))
+    assert np.array_equal(out, a + 1)
+    start, end = b.event(), b.event()
+    start.record(), end.record()
+    assert b.elapsed_ms(start, end) >= 0 and b.median_ms(lambda: None, repeats=3) >= 0
