@@ -358,5 +358,5 @@ def record(dry: bool = False) -> dict:
     return {"bf16": verdict, "bf16_explained": why, "fp32": fig(base), "bf16_step": fig(bf),
             "peak_ratio": bf.peak / base.peak,
             "persistent_ratio": sum(bf.persistent.values()) / sum(base.persistent.values()),
-            "losses": {"fp32": memory.train(fp32_setup, 40, PARITY_BATCH),
-                       "bf16": memory.train(bf16_setup, 40, PARITY_BATCH)}}
+            "losses": {"fp32": memory.train(fp32_setup, 4 if dry else 40, PARITY_BATCH),
+                       "bf16": memory.train(bf16_setup, 4 if dry else 40, PARITY_BATCH)}}

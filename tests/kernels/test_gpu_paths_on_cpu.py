@@ -39,3 +39,25 @@ def test_the_cpu_bench_runs_cuda_c_and_numba_in_place():
     start, end = b.event(), b.event()
     start.record(), end.record()
     assert b.elapsed_ms(start, end) >= 0 and b.median_ms(lambda: None, repeats=3) >= 0
+
+
+def test_an_incompatible_numba_pair_is_named_with_what_to_do(capsys, monkeypatch):
+    """numba 0.66 moved NPDatetime: numba-cuda before 0.30.4 breaks `from numba import cuda`."""
+    from autograder import device
+    said = device.numba_cuda_mismatch("0.68.1", "0.22.2")
+    assert "numba-cuda[cu12]>=0.30.4" in said and "restart" in said
+    assert device.numba_cuda_mismatch("0.65.1", "0.22.2") is None
+    assert device.numba_cuda_mismatch("0.68.1", "0.30.4") is None
+    assert device.numba_cuda_mismatch() is None          # the course's own pinned pair
+    monkeypatch.setattr(device, "numba_cuda_mismatch", lambda: "numba 9 and numba-cuda 0.1 do not work")
+    device.report()
+    assert "Warning: numba 9 and numba-cuda 0.1" in capsys.readouterr().out
+
+
+def test_the_pinned_pair_imports_in_the_simulator():
+    import os
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", "from numba import cuda; print(cuda.__file__)"],
+                          capture_output=True, text=True, env=dict(os.environ, NUMBA_ENABLE_CUDASIM="1"))
+    assert done.returncode == 0, done.stderr[-2000:]
