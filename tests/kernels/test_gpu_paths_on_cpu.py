@@ -61,3 +61,22 @@ def test_the_pinned_pair_imports_in_the_simulator():
     done = subprocess.run([sys.executable, "-c", "from numba import cuda; print(cuda.__file__)"],
                           capture_output=True, text=True, env=dict(os.environ, NUMBA_ENABLE_CUDASIM="1"))
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_kernel_only_timing_checks_the_sum_it_downloads():
+    """ch01's "kernel only" path leaves its sum on the device: the check reads it back first."""
+    from autograder import ch01_cpu_vs_gpu as ch01
+    from autograder.kernels.arrays import HostArrays
+    data = ch01.measure([1000, 3000], paths=("gpu_kernel",), arrays=HostArrays(), progress=False)
+    assert len(data["gpu_kernel"]) == 2
+
+
+def test_the_matmul_record_puts_tf32_back():
+    import torch
+    from autograder import ch05_matmul_layer as ch05
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        assert ch05.record(dry=True)["tf32"] is False
+        assert torch.backends.cuda.matmul.allow_tf32 is True
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = False
