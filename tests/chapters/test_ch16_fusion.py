@@ -7,7 +7,7 @@ from autograder import ch16_fusion as ch16, memory
 from autograder.ch16_fusion import DROP_P
 from autograder.kernels.traffic import global_traffic
 from autograder.memory.profiled import profile_call
-from conftest import cell, release, scenario, solution, solved
+from conftest import cell, defined, release, scenario, solution, solved
 
 SLUG = "ch16_fusion"
 watched = []
@@ -22,13 +22,12 @@ def mlp_tail(x, bias, u):
 
 
 def define(src, name):
-    ns = {"torch": torch, "DROP_P": DROP_P, "mlp_tail": mlp_tail}
-    exec(src.replace("### BEGIN SOLUTION\n", "").replace("### END SOLUTION\n", ""), ns)
-    return ns[name]
+    """A class, function or value an answer cell defines, in the notebook's namespace."""
+    return defined(src, name, **{"torch": torch, "DROP_P": DROP_P, "mlp_tail": mlp_tail})
 
 
 def reference(grade_id, name):
-    return define(cell(solution(SLUG), grade_id).source + "\n", name)
+    return define(cell(solution(SLUG), grade_id).source, name)
 
 
 def wrong(situation, grade_id="compile_answer", name="make_fused"):
@@ -73,7 +72,8 @@ def test_page_chain_peaks_at_three_tensors_eager_and_one_compiled():
     fn(x, b, r)
     _, eager = profile_call(ch16.silu_residual, x, b, r)
     _, comp = profile_call(fn, x, b, r)
-    assert eager.peak == 3 * x.nbytes and comp.peak == x.nbytes and comp.compiled
+    assert 3 * x.nbytes <= eager.peak < 3 * x.nbytes + 64     # and a few scalars
+    assert comp.peak == x.nbytes and comp.compiled
 
 
 def test_graph_break_and_eager_code_fail_the_memory_check():

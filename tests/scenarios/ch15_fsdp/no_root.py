@@ -1,5 +1,5 @@
-# Every block, the embedding and the head sharded, but not the root: the final norm's
-# parameters stay plain tensors, unsharded and never averaged across ranks.
+# Every block, the embedding and the head sharded, but not the model itself: each unit is
+# then a root of its own and stays gathered from its forward to its backward.
 # %% shard_answer
 def shard(model, mesh):
     fully_shard(model.emb, mesh=mesh)
