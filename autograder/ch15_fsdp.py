@@ -292,7 +292,8 @@ def check_parity(shard, hidden=False):
         if not abs(a - b) <= LOSS_RTOL * abs(b):
             raise AssertionError(
                 f"step {i + 1}: the two ranks' mean loss is {a:.6f}, unsharded training's {b:.6f} "
-                f"(more than {LOSS_RTOL:g} apart). Each rank trains on half the batch (step 1, before any update, agrees by itself); only a "
+                f"(more than {LOSS_RTOL:g} apart). Each rank trains on half the batch (step 1, before "
+                "any update, agrees by itself); only a "
                 "sharded model (fully_shard) averages the gradients across ranks")
     verdict = _memory_verdict(ranks[0], config, len(ranks), "2 real ranks (gloo)", gather=False)
     print(f"parity (2 processes, gloo): {len(have)} steps equal to unsharded (last loss {have[-1]:.5f} "
