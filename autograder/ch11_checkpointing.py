@@ -44,7 +44,7 @@ from torch.utils.checkpoint import (CheckpointPolicy, checkpoint, checkpoint_seq
 from . import memory
 from .answers import probe
 from .memory.timing import step_times
-from .memory.watch import gradient_gap, measurement, observe, recomputed
+from .memory.watch import measurement, observe, recomputed, require_same_gradients
 
 SLUG = "ch11_checkpointing"
 FALLBACK = ("Everything runs on the CPU here; the meter's storage tracker and the course's watch "
@@ -172,14 +172,7 @@ def baseline_setup(batch: int = EX_BATCH, seed: int = 0) -> dict:
     """The exercise's baseline: forward through the blocks, MSE loss, backward, Adam."""
     model, opt = make_model(seed)
     x, y = make_data(batch, seed)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-    return {"step": step, "model": model, "optimizer": opt}
+    return memory.mse_step(model, opt, x, y)
 
 
 def selective_setup(policy, batch: int = EX_BATCH, seed: int = 0) -> dict:
@@ -285,13 +278,8 @@ def _where(data: dict, hidden: bool) -> str:
 
 
 def _same_gradients(cand: dict, base: dict, batch: int, seed: int, hint: str) -> None:
-    gap = gradient_gap(cand["grads"], base["grads"], GRAD_RTOL)
-    if gap is not None:
-        name, rel = gap
-        raise AssertionError(
-            f"batch {batch}, seed {seed}: the gradient of {name} differs from the baseline's by "
-            f"{rel:.2g} of its largest value (allowed {GRAD_RTOL:g}), in the second step, torch's "
-            f"generator seeded alike before each step. {hint}")
+    require_same_gradients(cand["grads"], base["grads"], GRAD_RTOL, f"batch {batch}, seed {seed}",
+                           f"torch's generator was seeded alike before each step. {hint}")
 
 
 def check_gradients(setup, hidden=False):

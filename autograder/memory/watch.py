@@ -118,7 +118,7 @@ class Watch(TorchDispatchMode):
         if self.backend == "cpu":
             to_host = name == "_to_copy" and dev is not None and torch.device(dev).type == "cpu"
             born_host = not inputs or to_host
-            where = HOST if to_host and any(self._where(i) == DEVICE for i in inputs) else DEVICE
+            where = HOST if to_host and any(self.where(i) == DEVICE for i in inputs) else DEVICE
         else:
             born_host = t.device.type == "cpu"
             where, pinned = (HOST, t.is_pinned()) if born_host else (DEVICE, False)
@@ -133,10 +133,12 @@ class Watch(TorchDispatchMode):
         device tensors becomes a host copy (what `torch.empty(...)` + `copy_` is on a GPU)."""
         rec = self._rec(dst)
         if rec is not None and self.backend == "cpu" and rec.born_host and any(
-                self._where(s) == DEVICE for s in srcs):
+                self.where(s) == DEVICE for s in srcs):
             rec.where = HOST
 
-    def _where(self, t) -> str:
+    def where(self, t) -> str:
+        """HOST or DEVICE: where a tensor lives, by the rule in the module's text (a tensor made
+        before the watch started lives where its device says, the compute device on a CPU)."""
         rec = self._rec(t)
         if rec is not None:
             return rec.where
@@ -261,3 +263,17 @@ def gradient_gap(got: dict, want: dict, rtol: float = 1e-4) -> tuple[str, float]
         if not gap <= rtol:
             return name, gap
     return None
+
+
+def require_same_gradients(got: dict, want: dict, rtol: float, context: str, hint: str,
+                           of: str = "the baseline's") -> None:
+    """AssertionError unless every gradient in `got` is `want`'s within rtol (see
+    `gradient_gap`); the message names the parameter, the gap, the draw (`context`) and what to
+    look at (`hint`)."""
+    gap = gradient_gap(got, want, rtol)
+    if gap is not None:
+        name, rel = gap
+        missing = " (no gradient at all: did something detach the graph?)" if rel == 1.0 else ""
+        raise AssertionError(f"{context}: the gradient of {name} differs from {of} by {rel:.2g} of "
+                             f"its largest value (allowed {rtol:g}){missing}, in the second step. "
+                             f"{hint}")

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from autograder.memory.watch import gradient_gap, measurement, observe, recomputed
+from autograder.memory.watch import gradient_gap, measurement, observe, recomputed, require_same_gradients
 
 ROWS, WIDTH = 256, 64
 ACT = ROWS * WIDTH * 4          # one activation: 256 * 64 * 4 bytes = 64 KiB
@@ -129,3 +129,13 @@ def test_the_seed_makes_dropout_repeat():
     a, b, c = observe(drop_setup, rng=1), observe(drop_setup, rng=1), observe(drop_setup, rng=2)
     assert gradient_gap(a["grads"], b["grads"], rtol=0.0) is None
     assert gradient_gap(c["grads"], a["grads"]) is not None
+
+
+def test_require_same_gradients_words_the_difference():
+    want = {"w": torch.ones(4)}
+    require_same_gradients({"w": torch.ones(4)}, want, 1e-6, "batch 8", "hint")
+    with pytest.raises(AssertionError, match=r"batch 8: the gradient of w differs from the "
+                                             r"baseline's by 0.5 .* hint"):
+        require_same_gradients({"w": torch.tensor([1.0, 1.5, 1.0, 1.0])}, want, 1e-6, "batch 8", "hint")
+    with pytest.raises(AssertionError, match="no gradient at all"):
+        require_same_gradients({"w": None}, want, 1e-6, "batch 8", "hint")
