@@ -43,7 +43,7 @@ from torch import nn
 
 from . import memory
 from .answers import probe
-from .memory.timing import step_times
+from .memory.timing import copy_times, step_times
 from .memory.watch import HOST, Watch, gradient_gap, measurement, observe, require_same_gradients
 
 SLUG = "ch13_offloading"
@@ -387,30 +387,10 @@ def check_offload(setup, hidden=False):
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU
-def transfer_times(mib: int = 64, repeat: int = 5) -> dict[str, float]:
-    """Seconds to copy `mib` MiB device -> host and host -> device, pageable and pinned (GPU)."""
-    n = mib * 2**20 // 4
-    dev = torch.empty(n, device="cuda")
-    out = {}
-    for pinned in (False, True):
-        host = torch.empty(n, pin_memory=pinned)
-        for name, (dst, src) in (("device to host", (host, dev)), ("host to device", (dev, host))):
-            best = float("inf")
-            for _ in range(repeat):
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                dst.copy_(src, non_blocking=pinned)
-                end.record()
-                end.synchronize()
-                best = min(best, start.elapsed_time(end) / 1e3)
-            out[f"{name}, {'pinned' if pinned else 'pageable'}"] = best
-    return out
-
-
 def record() -> dict:
     """What `dev.py gpu-figures` stores: the page's four steps on the GPU (held for backward on
     the device and the host, peak, time) and raw copy times, pageable against pinned."""
     if memory.resolve_backend(None) != "cuda":
         raise RuntimeError("no GPU: chapter 13 records nothing on a CPU-only machine")
-    return {"hows": compare_hows(), "transfer_64MiB": transfer_times(),
+    return {"hows": compare_hows(), "transfer_64MiB": copy_times(64),
             "device": torch.cuda.get_device_name()}

@@ -1,4 +1,5 @@
-"""How long a setup's step takes, for the pages that show what a memory technique costs in time.
+"""How long a setup's step takes, and a copy between host and device: what a memory technique
+costs in time, for the pages that show it.
 
 Checkpointing buys memory with a second forward pass, accumulation with more, smaller steps,
 offloading with copies between host and device: chapters 11 to 13 set that price beside the
@@ -38,3 +39,26 @@ def step_times(cases: dict, repeat: int = 9, backend: str | None = None) -> dict
                 torch.cuda.synchronize()
             best[name] = min(best[name], clock() - t0)
     return best
+
+
+def copy_times(mib: int = 64, repeat: int = 5) -> dict[str, float]:
+    """Seconds to copy `mib` MiB device -> host and host -> device, from pageable and from
+    pinned host memory, the least of `repeat` copies timed with CUDA events (GPU only)."""
+    if resolve_backend(None) != "cuda":
+        raise RuntimeError("copy times between host and device need a GPU")
+    n = mib * 2**20 // 4
+    dev = torch.empty(n, device="cuda")
+    out = {}
+    for pinned in (False, True):
+        host = torch.empty(n, pin_memory=pinned)
+        for name, (dst, src) in (("device to host", (host, dev)), ("host to device", (dev, host))):
+            best = float("inf")
+            for _ in range(repeat):
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                dst.copy_(src, non_blocking=pinned)
+                end.record()
+                end.synchronize()
+                best = min(best, start.elapsed_time(end) / 1e3)
+            out[f"{name}, {'pinned' if pinned else 'pageable'}"] = best
+    return out

@@ -12,6 +12,9 @@ call, runs a `Watch`: a dispatch mode that sees every op, says whether autograd'
     data = observe(setup, batch=64, seed=3, rng=3)   # plain data only: numbers, dicts, CPU tensors
     measurement(data).peak, data["grads"], data["ops"]["backward"], data["held"]
 
+`ops` counts ops by name, in "backward" (run by autograd's engine) and "forward" (all the
+rest: the forward pass, the loss, the optimizer).
+
 Figures, in integer bytes, of storages the measured call made (inputs and weights made before
 it are not counted; neither are gradients, told apart after the call):
   held             at each moment a backward pass starts, what the forward pass left alive,
@@ -19,7 +22,7 @@ it are not counted; neither are gradients, told apart after the call):
   activation_peak  the most bytes of such storages alive at once during the call
 
 Where a storage lives. With a GPU: its device (`cuda` or `cpu`), and a host storage is
-"pinned" when the op that made it asked for pinned memory. On a CPU-only machine the compute
+"pinned" when it is page-locked (`is_pinned()`). On a CPU-only machine the compute
 device *is* host memory, so the watch classifies by how a storage was made, with the rule a GPU
 machine would follow: a copy made by a factory op (`torch.empty(...)` and the like, which make
 host tensors unless told otherwise) and filled by `copy_` from the step's tensors, or made by
@@ -48,7 +51,7 @@ from .meter import Measurement, measure
 from .setups import Built, build
 
 HOST, DEVICE = "host", "device"
-FACTORY_COPY = ("copy_",)     # how a factory-made host buffer gets the step's data
+COPY_INTO = ("copy_",)        # how a factory-made host buffer gets the step's data
 # ops that only look at a tensor differently (or detach it): never a sign of recomputation
 VIEWS = frozenset({"detach", "view", "_unsafe_view", "t", "transpose", "permute", "expand",
                    "unsqueeze", "squeeze", "select", "slice", "as_strided", "alias", "split",
@@ -88,7 +91,7 @@ class Watch(TorchDispatchMode):
         self.ops["backward" if in_backward else "forward"][name] += 1
         out = func(*args, **kwargs)
         inputs = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
-        if name in FACTORY_COPY and inputs:
+        if name in COPY_INTO and inputs:
             self._filled(inputs[0], inputs[1:])
         else:
             for t in tree_flatten(out)[0]:
