@@ -24,16 +24,31 @@ BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge
          "*Course exercise `{slug}`. Open it in Colab with the badge, run the setup cell first, "
          "then work from top to bottom.*")
 SETUP = '''\
-# Setup: run this first. Outside the course's own environment (in Colab, say) it installs
-# the course's small `autograder` package from the course repository; it never installs or
-# replaces torch, cupy or numba. Then it says which device and which fallback you are on.
-import importlib.util, subprocess, sys
+#@title Setup: run this cell first {{ display-mode: "form" }}
+# Outside the course's own environment (in Colab, say) this installs the course's small
+# `autograder` package from the course repository; it never installs or replaces torch, cupy
+# or numba. Then it says which device this notebook runs on, and the fallback without a GPU.
+import importlib, importlib.util, subprocess, sys
 if importlib.util.find_spec("autograder") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "gpu-course-autograder @ git+{url}@{branch}"], check=True)
-from autograder.device import report
-from autograder import {slug} as chapter
-report(chapter.FALLBACK)'''
+    tried = []
+    for source in ("git+{url}@{branch}", "{url}/archive/refs/heads/{branch}.zip"):
+        cmd = [sys.executable, "-m", "pip", "install", "-q", "--retries", "2",
+               "gpu-course-autograder @ " + source]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode == 0:
+            break
+        said = [l.strip() for l in (done.stderr + done.stdout).splitlines() if l.strip()]
+        why = [l for l in said if l.startswith(("fatal:", "ERROR:"))] or said[-1:] or ["no message"]
+        tried.append(f"  pip install '{{cmd[-1]}}'\\n      failed: {{why[0][:300]}}")
+    else:
+        print("The course package could not be installed. Tried:", *tried, "Is this notebook "
+              "online, and can it reach {url}? Offline: download\\n  {url}/archive/refs/heads/"
+              "{branch}.zip\\nwhere you are online, put the file beside this notebook, and run in a "
+              "cell:\\n  %pip install ./{repo_name}-{branch}.zip", sep="\\n", file=sys.stderr)
+        raise ModuleNotFoundError("the course package `autograder` is not installed (see above)") from None
+    importlib.invalidate_caches()
+from autograder import notebook, {slug} as chapter
+notebook.start(chapter.FALLBACK)'''
 
 
 def tool_env() -> dict:
@@ -56,7 +71,7 @@ def stamp(nb, slug: str, url: str, branch: str) -> None:
     """Write the badge and setup cells (tagged colab-badge and setup); clear all outputs."""
     repo = url.split("github.com/", 1)[-1]
     texts = {"colab-badge": BADGE.format(slug=slug, url=COLAB.format(repo=repo, branch=branch, slug=slug)),
-             "setup": SETUP.format(url=url, branch=branch, slug=slug)}
+             "setup": SETUP.format(url=url, branch=branch, slug=slug, repo_name=repo.rsplit("/", 1)[-1])}
     found = set()
     for cell in nb.cells:
         for tag, text in texts.items():
