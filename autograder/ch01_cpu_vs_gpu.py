@@ -87,10 +87,21 @@ def crossover(sizes, cpu_seconds, gpu_seconds):
 
 
 def fit_model(sizes, seconds, itemsize=4):
-    """(overhead, bandwidth) read off a measurement: the smallest size's time, then the slope."""
-    overhead = float(seconds[0])
-    moved = kernel_bytes(sizes[-1], itemsize)
-    return overhead, moved / max(seconds[-1] - overhead, 1e-12)
+    """(overhead, bandwidth) of `time = overhead + bytes / bandwidth`, fitted to every size.
+
+    Least squares on the relative error (each point counts as much as any other, whatever its
+    size, and a point slowed by a busy machine pulls the fit by at most its own weight),
+    with overhead >= 0 and bandwidth > 0.
+    """
+    t = np.asarray(seconds, dtype=float)
+    b = np.array([kernel_bytes(n, itemsize) for n in sizes], dtype=float)
+    a = np.stack([1 / t, b / t], axis=1)           # (o + k * b) / t ~ 1, with k = 1 / bandwidth
+    (overhead, k), *_ = np.linalg.lstsq(a, np.ones_like(t), rcond=None)
+    if overhead < 0:                               # no overhead: k alone
+        overhead, k = 0.0, float(a[:, 1].sum() / (a[:, 1] ** 2).sum())
+    if k <= 0:                                     # flat timings: the largest size's rate
+        k = max(t[-1] - overhead, 1e-12) / b[-1]
+    return float(overhead), float(1 / k)
 
 
 # ---------------------------------------------------------------- the measurement
@@ -123,8 +134,8 @@ def measure(sizes=SIZES, paths=None, dtype=np.float32, timer=time_call, progress
     out = {"sizes": list(sizes), "dtype": np.dtype(dtype).name, **{p: [] for p in paths}}
     steps = [(n, p) for n in sizes for p in paths]
     if progress:
-        from tqdm.auto import tqdm
-        steps = tqdm(steps, desc="vector add", unit="run")
+        from .widgets import progress as bar
+        steps = bar(steps, desc="vector add", unit="run")
     rng = np.random.default_rng(0)
     host = {}
     for n, path in steps:
@@ -198,12 +209,11 @@ def _size(n):
 
 def findings(live: dict, recorded: dict | None) -> str:
     """The page's conclusions, as Markdown, written from whatever was measured."""
-    sizes, itemsize = live["sizes"], np.dtype(live["dtype"]).itemsize
-    gbs = {p: effective_bandwidth(sizes[-1], itemsize, live[p][-1]) / 1e9
-           for p in CPU_PATHS + GPU_PATHS if p in live}
+    models = summarise(live)["models"]
     text = [f"- **This build's machine** ({device.detect().name}, {os.cpu_count()} logical CPUs): "
-            f"at {sizes[-1]:,} elements NumPy reaches {gbs['numpy']:.1f} GB/s and the "
-            f"parallel Numba loop {gbs['numba_parallel']:.1f} GB/s."]
+            f"the model fitted to every size gives NumPy {models['numpy'][1] / 1e9:.1f} GB/s and "
+            f"the parallel Numba loop {models['numba_parallel'][1] / 1e9:.1f} GB/s (the table "
+            "below)."]
     gpu_data, where = None, None
     if any(p in live for p in GPU_PATHS):
         gpu_data, where = live, f"{device.detect().name} (measured while building this page)"
@@ -223,9 +233,9 @@ def findings(live: dict, recorded: dict | None) -> str:
         f"{_size(s['crossover_gpu_with_copies'])}.",
         f"- At {n_big:,} elements the addition with its copies takes {copies / kernel:.0f} "
         f"times as long as the kernel alone: the copies, not the arithmetic, set the time.",
-        f"- The kernel alone reaches {effective_bandwidth(n_big, itemsize, kernel) / 1e9:,.0f} "
-        f"GB/s of device-memory bandwidth; with copies the same work averages "
-        f"{effective_bandwidth(n_big, itemsize, copies) / 1e9:,.1f} GB/s.",
+        f"- The kernel alone reaches {s['models']['gpu_kernel'][1] / 1e9:,.0f} GB/s of "
+        f"device-memory bandwidth (the fitted model); with copies the same work reaches "
+        f"{s['models']['gpu_with_copies'][1] / 1e9:,.1f} GB/s.",
     ]
     return "\n".join(text)
 

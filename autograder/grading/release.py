@@ -1,9 +1,11 @@
-"""Regenerate exercises/ from solutions/: `python3 dev.py exercises`.
+"""Regenerate exercises/ from solutions/, and the pages' notebooks: `python3 dev.py exercises`.
 
 For every solutions/<slug>/<slug>.ipynb: stamp the Colab badge and the setup cell from
 the repository URL in _config.yml (set once, there), strip outputs, then let
-`nbgrader generate_assignment` write exercises/<slug>/. A test regenerates into a
-temporary directory and fails when exercises/ differs.
+`nbgrader generate_assignment` write exercises/<slug>/. For every page of book/ with code,
+write book/<page>.ipynb: the page as a notebook, setup cell first, which its Colab launch
+button opens (Colab reads no MyST Markdown; Sphinx ignores these). A test regenerates into a
+temporary directory and fails when exercises/ or book/*.ipynb differ.
 """
 from __future__ import annotations
 
@@ -23,11 +25,11 @@ BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge
          "\n"
          "*Course exercise `{slug}`. Open it in Colab with the badge, run the setup cell first, "
          "then work from top to bottom.*")
-SETUP = '''\
+INSTALL = '''\
 #@title Setup: run this cell first {{ display-mode: "form" }}
 # Outside the course's own environment (in Colab, say) this installs the course's small
 # `autograder` package from the course repository; it never installs or replaces torch, cupy
-# or numba. Then it says which device this notebook runs on, and the fallback without a GPU.
+# or numba. {then}
 import importlib, importlib.util, subprocess, sys
 if importlib.util.find_spec("autograder") is None:
     tried = []
@@ -47,8 +49,13 @@ if importlib.util.find_spec("autograder") is None:
               "cell:\\n  %pip install ./{repo_name}-{branch}.zip", sep="\\n", file=sys.stderr)
         raise ModuleNotFoundError("the course package `autograder` is not installed (see above)") from None
     importlib.invalidate_caches()
+'''
+SETUP = INSTALL.replace("{then}", "Then it says which device this notebook runs on, and the "
+                        "fallback\n# without a GPU.") + """\
 from autograder import notebook, {slug} as chapter
-notebook.start(chapter.FALLBACK)'''
+notebook.start(chapter.FALLBACK)"""
+PAGE_SETUP = INSTALL.replace("{then}", "The page's own cells follow, as in the book.").rstrip()
+
 
 
 def tool_env() -> dict:
@@ -85,6 +92,28 @@ def stamp(nb, slug: str, url: str, branch: str) -> None:
         raise ValueError(f"solutions/{slug}: no cell tagged {sorted(missing)}")
 
 
+def pages(root: Path = ROOT) -> dict[str, nbformat.NotebookNode]:
+    """book/<page>.md -> the notebook that the page's Colab launch button opens: the setup cell
+    (install the package), then the page's cells, without outputs. Pages with code only."""
+    from myst_nb.core.read import read_myst_markdown_notebook
+    url, branch = repository(root)
+    name = url.rsplit("/", 1)[-1]
+    out = {}
+    for md in sorted((root / "book").glob("*.md")):
+        text = md.read_text()
+        if not text.startswith("---") or "kernelspec:" not in text.split("---", 2)[1]:
+            continue
+        nb = read_myst_markdown_notebook(text)
+        nb.cells.insert(0, nbformat.v4.new_code_cell(
+            PAGE_SETUP.format(url=url, branch=branch, repo_name=name), metadata={"tags": ["setup"]}))
+        for i, cell in enumerate(nb.cells):
+            cell.id = f"{md.stem[:40]}-{i}"          # stable ids: regenerating changes nothing
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        out[md.stem] = nb
+    return out
+
+
 def generate(root: Path = ROOT, out: Path | None = None) -> None:
     """Stamp every solution in place, then generate the release into `out` (default exercises/)."""
     url, branch = repository(root)
@@ -105,8 +134,15 @@ def generate(root: Path = ROOT, out: Path | None = None) -> None:
                 raise RuntimeError(f"nbgrader generate_assignment {slug} failed:\n{done.stderr}")
     for stale in set(p.name for p in out.iterdir() if p.is_dir()) - set(slugs):
         shutil.rmtree(out / stale)
+    made = pages(root)
+    for stem, nb in made.items():
+        nbformat.write(nb, root / "book" / f"{stem}.ipynb")
+    for stale in (root / "book").glob("*.ipynb"):
+        if stale.stem not in made:
+            stale.unlink()
 
 
 if __name__ == "__main__":
     generate()
-    print(f"exercises/ regenerated from solutions/: {', '.join(solutions())}")
+    print(f"exercises/ regenerated from solutions/: {', '.join(solutions())}; "
+          f"book/*.ipynb (for Colab) from the pages")

@@ -13,8 +13,9 @@ def test_exercises_are_what_nbgrader_generates(tmp_path):
     for f in ("_config.yml", "nbgrader_config.py"):
         shutil.copy(ROOT / f, tmp_path)
     shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
+    shutil.copytree(ROOT / "book", tmp_path / "book", ignore=shutil.ignore_patterns("*.ipynb"))
     release.generate(tmp_path, tmp_path / "exercises")
-    for sub in ("solutions", "exercises"):    # stamping may change solutions/ too
+    for sub in ("solutions", "exercises", "book"):    # stamping may change solutions/ too
         for nb in (tmp_path / sub).rglob("*.ipynb"):
             committed = ROOT / nb.relative_to(tmp_path)
             assert committed.exists(), f"{committed.relative_to(ROOT)} is missing"
@@ -22,6 +23,8 @@ def test_exercises_are_what_nbgrader_generates(tmp_path):
                 f"{committed.relative_to(ROOT)} differs from what `python3 dev.py exercises` makes"
     made = {p.relative_to(tmp_path) for p in (tmp_path / "exercises").rglob("*.ipynb")}
     assert made == {p for p in NOTEBOOKS if p.parts[0] == "exercises"}
+    made = {p.name for p in (tmp_path / "book").glob("*.ipynb")}
+    assert made == {p.name for p in (ROOT / "book").glob("*.ipynb")}, "stale book/*.ipynb"
 
 
 def test_colab_links_follow_the_configured_repository():
