@@ -140,7 +140,7 @@ def thread_map(n: int, blocks: int, threads: int, stride: bool = False, ax=None)
     return ax.figure
 
 
-def explorer(n: int = 100, blocks: int = 3, threads: int = 16, stride: bool = True):
+def explorer(n: int = 60, blocks: int = 3, threads: int = 8, stride: bool = True):
     """`thread_map` behind sliders for n, blocks and threads and a box for the grid-stride loop,
     redrawn on every change; on a static page, the map at these starting values."""
     from .widgets import interact

@@ -90,30 +90,28 @@ def exercises(root: Path = ROOT) -> list[dict]:
     return rows
 
 
-def _minutes(seconds: float) -> str:
-    return f"{max(1, round(seconds / 60))} min"
-
-
-def _time(work, seconds, machine: str | None = None) -> str:
-    head = f"{work} min of work" if work else "work not estimated"
+def _time(work, seconds) -> str:
+    """"45 + 3 min": work, then the run; "45 min + ?" where no run has measured it."""
+    head = f"{work}" if work else "?"
     if seconds is None:
-        return f"{head}; run time not measured yet"
-    return f"{head} + {_minutes(seconds)} to run" + (f" (measured on {machine})" if machine else "")
+        return f"{head} min + ?"
+    return f"{head} + {max(1, round(seconds / 60))} min"
 
 
 def markdown(page_dir: str = "book") -> str:
     """The index as a MyST table, for a page in `page_dir` (paths are relative to it)."""
     up = "../" * len(Path(page_dir).parts)
-    lines = ["| chapter | what you write | points | time on a CPU | time on a Colab T4 | open | download |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for r in exercises():
-        gpu = r["gpu"]
-        t4 = (_time(r["work_minutes"], r["gpu_run_seconds"], None if gpu and "T4" in gpu else gpu)
-              if gpu else _time(r["work_minutes"], None))
+    rows = exercises()
+    gpus = sorted({r["gpu"] for r in rows if r["gpu"] and "T4" not in r["gpu"]})
+    lines = ["| chapter | what you write | points | time on a CPU | time on a Colab T4"
+             + (f" (measured on {', '.join(gpus)})" if gpus else "") + " | notebook |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
         writes = ", ".join(f"`{n}`" for n in r["writes"]) or "(see the notebook)"
         lines.append(
             f"| {{doc}}`{r['slug']}` | {writes} | {r['points']} | "
-            f"{_time(r['work_minutes'], r['cpu_run_seconds'])} | {t4} | "
-            f"[![Open In Colab]({BADGE})]({r['colab']}) | "
-            f"{{download}}`{r['slug']}.ipynb <{up}{r['notebook']}>` |")
+            f"{_time(r['work_minutes'], r['cpu_run_seconds'])} | "
+            f"{_time(r['work_minutes'], r['gpu_run_seconds'])} | "
+            f"[![Open In Colab]({BADGE})]({r['colab']}) "
+            f"{{download}}`download <{up}{r['notebook']}>` |")
     return "\n".join(lines)
