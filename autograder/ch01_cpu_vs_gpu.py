@@ -86,22 +86,23 @@ def crossover(sizes, cpu_seconds, gpu_seconds):
     return answer
 
 
-def fit_model(sizes, seconds, itemsize=4):
-    """(overhead, bandwidth) of `time = overhead + bytes / bandwidth`, fitted to every size.
+def fit_model(sizes, seconds, itemsize=4, points=3):
+    """(overhead, bandwidth) of `time = overhead + bytes / bandwidth`, read off several points.
 
-    Least squares on the relative error (each point counts as much as any other, whatever its
-    size, and a point slowed by a busy machine pulls the fit by at most its own weight),
-    with overhead >= 0 and bandwidth > 0.
+    The bandwidth is the least-squares slope of the time above the overhead against the bytes,
+    over the `points` largest sizes: past the caches, where the bytes come from main memory
+    (mid-sized arrays run faster than this model says). The overhead is the median, over the
+    `points` smallest sizes, of the time left when the bytes' share is taken off, so that one
+    call slowed by a busy machine does not lift it. Two rounds: each figure uses the other.
     """
     t = np.asarray(seconds, dtype=float)
     b = np.array([kernel_bytes(n, itemsize) for n in sizes], dtype=float)
-    a = np.stack([1 / t, b / t], axis=1)           # (o + k * b) / t ~ 1, with k = 1 / bandwidth
-    (overhead, k), *_ = np.linalg.lstsq(a, np.ones_like(t), rcond=None)
-    if overhead < 0:                               # no overhead: k alone
-        overhead, k = 0.0, float(a[:, 1].sum() / (a[:, 1] ** 2).sum())
-    if k <= 0:                                     # flat timings: the largest size's rate
-        k = max(t[-1] - overhead, 1e-12) / b[-1]
-    return float(overhead), float(1 / k)
+    overhead, bandwidth = 0.0, 1.0
+    for _ in range(2):
+        bb, tt = b[-points:], np.maximum(t[-points:] - overhead, 1e-12)
+        bandwidth = float((bb * bb).sum() / (bb * tt).sum())
+        overhead = max(0.0, float(np.median(t[:points] - b[:points] / bandwidth)))
+    return overhead, bandwidth
 
 
 # ---------------------------------------------------------------- the measurement
