@@ -1,14 +1,12 @@
 """The book builds from clean with warnings as errors, and reads well as a reader meets it: every
 chapter has its page and its Colab button, every widget a static rendering, the exercise index
 every exercise, and a dangling cross-reference fails the build."""
-import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from autograder.grading import catalog, release
 from autograder.grading.release import tool_env
@@ -23,15 +21,11 @@ def jupyter_book(*args, cwd=ROOT):
                           capture_output=True, text=True, env=tool_env(), timeout=1200, cwd=cwd)
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    done = jupyter_book("--all", "-W", "-n", "--keep-going", "--path-output", str(out), str(ROOT))
+def test_book_builds_from_clean(tmp_path):
+    """One build (a fixture would build once per xdist worker), then what a reader meets."""
+    done = jupyter_book("--all", "-W", "-n", "--keep-going", "--path-output", str(tmp_path), str(ROOT))
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
-    return out / "_build"
-
-
-def test_book_builds_from_clean(built):
+    built = tmp_path / "_build"
     html = built / "html" / "book"
     for slug in release.solutions():   # every chapter with an exercise has its page
         page = (html / f"{slug}.html").read_text()
@@ -39,9 +33,12 @@ def test_book_builds_from_clean(built):
     page = (html / "ch01_cpu_vs_gpu.html").read_text()
     assert "<img" in page and "CPU vs GPU design" in page
     assert "<dl" in (html / "intro.html").read_text(), "the intro's plan is a definition list"
+    every_widget_output_has_a_static_rendering_in_the_html(built)
+    the_exercise_index_lists_every_exercise(built)
+    every_chapter_page_opens_its_notebook_in_colab(built)
 
 
-def test_every_widget_output_has_a_static_rendering_in_the_html(built):
+def every_widget_output_has_a_static_rendering_in_the_html(built):
     """A widget view needs a kernel: each one carries a figure or table in the same output, and
     the HTML shows that (no widget view, no widget script, no "VBox(...)" placeholder)."""
     widgets = 0
@@ -63,7 +60,7 @@ def test_every_widget_output_has_a_static_rendering_in_the_html(built):
     assert widgets >= 3, "the calculator, the explorer and the progress bars"
 
 
-def test_the_exercise_index_lists_every_exercise(built):
+def the_exercise_index_lists_every_exercise(built):
     page = (built / "html" / "book" / "exercises.html").read_text()
     rows = catalog.exercises()
     assert [r["slug"] for r in rows] == release.solutions()
@@ -76,7 +73,7 @@ def test_the_exercise_index_lists_every_exercise(built):
     assert downloads >= {f"{s}.ipynb" for s in release.solutions()}
 
 
-def test_every_chapter_page_opens_its_notebook_in_colab(built):
+def every_chapter_page_opens_its_notebook_in_colab(built):
     url, branch = release.repository()
     repo = url.split("github.com/", 1)[1]
     for slug in release.solutions():
