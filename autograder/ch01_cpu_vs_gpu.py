@@ -89,20 +89,17 @@ def crossover(sizes, cpu_seconds, gpu_seconds):
 def fit_model(sizes, seconds, itemsize=4, points=3):
     """(overhead, bandwidth) of `time = overhead + bytes / bandwidth`, read off several points.
 
-    The bandwidth is the least-squares slope of the time above the overhead against the bytes,
-    over the `points` largest sizes: past the caches, where the bytes come from main memory
-    (mid-sized arrays run faster than this model says). The overhead is the median, over the
-    `points` smallest sizes, of the time left when the bytes' share is taken off, so that one
-    call slowed by a busy machine does not lift it. Two rounds: each figure uses the other.
+    The overhead is the fastest of the `points` smallest sizes, where the bytes take next to no
+    time: a fixed cost cannot be more, and a call slowed by a busy machine (always slower,
+    never faster) does not lift it. The bandwidth is the least-squares slope of the time above
+    the overhead against the bytes over the `points` largest sizes: past the caches, where the
+    bytes come from main memory (mid-sized arrays run faster than this model says).
     """
     t = np.asarray(seconds, dtype=float)
     b = np.array([kernel_bytes(n, itemsize) for n in sizes], dtype=float)
-    overhead, bandwidth = 0.0, 1.0
-    for _ in range(2):
-        bb, tt = b[-points:], np.maximum(t[-points:] - overhead, 1e-12)
-        bandwidth = float((bb * bb).sum() / (bb * tt).sum())
-        overhead = max(0.0, float(np.median(t[:points] - b[:points] / bandwidth)))
-    return overhead, bandwidth
+    overhead = float(t[:points].min())
+    bb, tt = b[-points:], np.maximum(t[-points:] - overhead, 1e-12)
+    return overhead, float((bb * bb).sum() / (bb * tt).sum())
 
 
 # ---------------------------------------------------------------- the measurement
