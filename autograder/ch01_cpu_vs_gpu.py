@@ -209,9 +209,9 @@ def findings(live: dict, recorded: dict | None) -> str:
     """The page's conclusions, as Markdown, written from whatever was measured."""
     models = summarise(live)["models"]
     text = [f"- **This build's machine** ({device.detect().name}, {os.cpu_count()} logical CPUs): "
-            f"the model fitted to every size gives NumPy {models['numpy'][1] / 1e9:.1f} GB/s and "
-            f"the parallel Numba loop {models['numba_parallel'][1] / 1e9:.1f} GB/s (the table "
-            "below)."]
+            f"the model's bandwidth, read off the largest sizes, is {models['numpy'][1] / 1e9:.1f} "
+            f"GB/s for NumPy and {models['numba_parallel'][1] / 1e9:.1f} GB/s for the parallel "
+            "Numba loop (the table below)."]
     gpu_data, where = None, None
     if any(p in live for p in GPU_PATHS):
         gpu_data, where = live, f"{device.detect().name} (measured while building this page)"

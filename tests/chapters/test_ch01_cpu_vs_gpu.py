@@ -233,4 +233,4 @@ def test_findings_quote_the_bandwidth_of_the_table():
             "numpy": [1e-6 + 12 * n / 20e9 for n in ch01.SIZES],
             "numba_parallel": [3e-6 + 12 * n / 23e9 for n in ch01.SIZES]}
     text = ch01.findings(live, None)
-    assert "NumPy 20.0 GB/s" in text and "Numba loop 23.0 GB/s" in text
+    assert "20.0 GB/s for NumPy" in text and "23.0 GB/s for the parallel Numba loop" in text
