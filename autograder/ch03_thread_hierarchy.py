@@ -140,6 +140,14 @@ def thread_map(n: int, blocks: int, threads: int, stride: bool = False, ax=None)
     return ax.figure
 
 
+def explorer(n: int = 60, blocks: int = 3, threads: int = 8, stride: bool = True):
+    """`thread_map` behind sliders for n, blocks and threads and a box for the grid-stride loop,
+    redrawn on every change; on a static page, the map at these starting values."""
+    from .widgets import interact
+    return interact(thread_map, dict(n=n, blocks=blocks, threads=threads, stride=stride),
+                    n=(1, 300), blocks=(1, 8), threads=(1, 64), stride=False)
+
+
 # ---------------------------------------------------------------- the checks: indices
 def _int(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

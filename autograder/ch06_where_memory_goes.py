@@ -60,6 +60,22 @@ def mlp_setup(widths, batch: int, optimizer: str = "adam", precision: str = "flo
     return memory.mse_step(model, opt, x, y)
 
 
+def forward_setup(widths, batch: int, optimizer: str = "adam", seed: int = 0) -> dict:
+    """For the page's picture: the chapter's step cut after the loss, once a whole step has made
+    the optimizer's state. Its peak is the forward pass's: activations held for backward, which
+    the whole step's peak, later (Adam's update), need not show."""
+    spec = mlp_setup(widths, batch, optimizer, seed=seed)
+    spec["step"]()
+    model, opt = spec["model"], spec["optimizer"]
+    dev = next(model.parameters()).device
+    x, y = torch.randn(batch, widths[0], device=dev), torch.randn(batch, widths[-1], device=dev)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        return nn.functional.mse_loss(model(x), y)   # the graph, and what it saved, still held
+    return {"step": step, "model": model, "optimizer": opt}
+
+
 def measure_mlp(widths, batch, label="", **kwargs) -> memory.Measurement:
     return memory.measure(memory.build(mlp_setup, widths, batch, **kwargs), label=label)
 
@@ -125,21 +141,26 @@ def prediction_rows(pred: dict, m: memory.Measurement | None = None) -> str:
 
 
 def calculator():
-    """An ipywidgets calculator (7.7 API): sizes in, predicted bytes out."""
+    """An ipywidgets calculator (7.7 API): sizes in, predicted bytes out; on a static page, the
+    same table at the starting sizes (`widgets.WithStatic`)."""
     import ipywidgets as w
     from IPython.display import HTML, display
-    ins = {"parameters": w.IntText(mlp_parameters(1024, 4), description="parameters"),
-           "batch": w.IntText(32, description="batch"),
-           "seq": w.IntText(128, description="sequence"),
-           "hidden": w.IntText(1024, description="hidden"),
-           "layers": w.IntText(4, description="layers"),
-           "precision": w.Dropdown(options=list(memory.DTYPES), value="float32", description="precision"),
-           "optimizer": w.Dropdown(options=list(OPTIMIZERS), value="adam", description="optimizer")}
+    from .widgets import WithStatic
+    start = {"parameters": mlp_parameters(1024, 4), "batch": 32, "seq": 128, "hidden": 1024,
+             "layers": 4, "precision": "float32", "optimizer": "adam"}
+    ins = {k: w.IntText(v, description={"seq": "sequence"}.get(k, k))
+           for k, v in start.items() if isinstance(v, int)}
+    ins["precision"] = w.Dropdown(options=list(memory.DTYPES), value="float32", description="precision")
+    ins["optimizer"] = w.Dropdown(options=list(OPTIMIZERS), value="adam", description="optimizer")
 
     def show(**kw):
         display(HTML(prediction_rows(predict(**kw))))
     out = w.interactive_output(show, ins)
-    return w.VBox([w.HBox([w.VBox(list(ins.values())[:4]), w.VBox(list(ins.values())[4:])]), out])
+    ui = w.VBox([w.HBox([w.VBox(list(ins.values())[:4]), w.VBox(list(ins.values())[4:])]), out])
+    settings = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in start.items())
+    static = (f"<p><i>The calculator at its starting values ({settings}); run the page as a "
+              f"notebook to change them.</i></p>{prediction_rows(predict(**start))}")
+    return WithStatic(ui, {"text/html": static}, text=f"(interactive calculator; at {settings})")
 
 
 # ---------------------------------------------------------------- the caching allocator (GPU)

@@ -192,9 +192,15 @@ def check_parity(setup, hidden=False):
             raise AssertionError(f"the step should return the loss (a scalar), got {have!r}")
         have = float(have)
         if not abs(have - want) <= LOSS_RTOL * abs(want):
+            times = have / want if want else 0.0
+            power = round(math.log2(times)) if times > 0 else 0
+            scaled = power >= 1 and abs(times / 2**power - 1) <= LOSS_RTOL
             raise AssertionError(f"step {i + 1} (batch {batch}, seed {seed}): loss {have:.6f}, fp32 "
-                                 f"baseline {want:.6f}, more than {LOSS_RTOL:.0%} apart; mixed "
-                                 "precision should train like the fp32 step")
+                                 f"baseline {want:.6f}, more than {LOSS_RTOL:.0%} apart; " + (
+                                     f"yours is about {2**power:,} (2**{power}) times the baseline's: "
+                                     "the GradScaler's scale factor. Return the loss itself "
+                                     "(loss.detach()), not scaler.scale(loss)" if scaled else
+                                     "mixed precision should train like the fp32 step"))
     bad = sorted({str(p.dtype) for p in got.model.parameters() if p.dtype != torch.float32})
     if bad:
         raise AssertionError(f"the model's parameters are {', '.join(bad)}: mixed precision keeps "

@@ -134,9 +134,7 @@ VARIANTS = {
 }
 
 
-def variant_setup(name: str, batch: int = BATCH, seed: int = 0, steps: int = STEPS) -> dict:
-    """One of the page's VARIANTS, built like adam_setup and sgd_setup."""
-    make_opt, cosine = VARIANTS[name]
+def _setup(make_opt, cosine: bool, batch: int, seed: int, steps: int) -> dict:
     model = make_model(seed)
     opt = make_opt(model.parameters())
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if cosine else None
@@ -152,6 +150,23 @@ def variant_setup(name: str, batch: int = BATCH, seed: int = 0, steps: int = STE
             sched.step()
         return loss.detach()
     return {"step": step, "model": model, "optimizer": opt}
+
+
+def variant_setup(name: str, batch: int = BATCH, seed: int = 0, steps: int = STEPS) -> dict:
+    """One of the page's VARIANTS, built like adam_setup and sgd_setup."""
+    return _setup(*VARIANTS[name], batch, seed, steps)
+
+
+# the page's tuning: both optimizers over one grid of rates, each constant and on a cosine schedule
+RATES = [10 ** (k / 2) for k in range(-8, 2)]     # 1e-4, 3.2e-4, ..., 1, 3.2
+
+
+def rate_setup(optimizer: str, lr: float, cosine: bool, batch: int = BATCH, seed: int = 0,
+               steps: int = STEPS) -> dict:
+    """"Adam" or plain "SGD" (no momentum) at rate `lr`, constant or annealed by a cosine
+    schedule over `steps`: one run of the page's tuning, built like adam_setup."""
+    make = {"Adam": torch.optim.Adam, "SGD": torch.optim.SGD}[optimizer]
+    return _setup(lambda ps: make(ps, lr=lr, foreach=True), cosine, batch, seed, steps)
 
 
 def accuracy(model: nn.Module, seed: int = 0) -> float:
