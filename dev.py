@@ -4,11 +4,15 @@
     python3 dev.py book         install what is needed, build the book from clean
     python3 dev.py test         install what is needed, run the tests (what CI runs)
     python3 dev.py exercises    regenerate exercises/ from solutions/ with nbgrader
-    python3 dev.py gpu-figures  on a GPU machine: measure, write results/*.json
+    python3 dev.py gpu-bundle [DIR]           beforehand, with the registries: the wheels a bare
+                                              GPU machine lacks, for CPython 3.12 x86-64 (gpu-bundle/)
+    python3 dev.py gpu-figures --wheels DIR   on a GPU machine, offline: measure, write results/*.json
+        [--only ch01,ch05] [--dry-run]        (--dry-run: the same steps on this CPU, in a temporary folder)
 
 `book`, `test` and `exercises` work inside .venv, made and filled from requirements.txt
 on first use (again only when requirements.txt or pyproject.toml change). `gpu-figures`
-uses the interpreter that runs it, so a GPU machine's own torch/cupy/numba are measured.
+uses the interpreter that runs it, so a GPU machine's own torch/cupy/numba are measured;
+`gpu-bundle` runs pip from .venv.
 """
 import hashlib
 import os
@@ -71,11 +75,16 @@ def exercises():
     return run(venv(), "-m", "autograder.grading.release")
 
 
+def gpu_bundle(folder="gpu-bundle"):
+    return run(venv(), "-m", "autograder.grading.bundle", Path(folder).resolve())
+
+
 def gpu_figures(*args):
-    return run(sys.executable, "-m", "autograder.grading.record", *args)
+    return run(sys.executable, "-u", "-m", "autograder.grading.record", *args)
 
 
-COMMANDS = {"book": book, "test": test, "exercises": exercises, "gpu-figures": gpu_figures}
+COMMANDS = {"book": book, "test": test, "exercises": exercises, "gpu-bundle": gpu_bundle,
+            "gpu-figures": gpu_figures}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

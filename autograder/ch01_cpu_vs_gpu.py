@@ -87,11 +87,20 @@ def crossover(sizes, cpu_seconds, gpu_seconds):
     return answer
 
 
-def fit_model(sizes, seconds, itemsize=4):
-    """(overhead, bandwidth) read off a measurement: the smallest size's time, then the slope."""
-    overhead = float(seconds[0])
-    moved = kernel_bytes(sizes[-1], itemsize)
-    return overhead, moved / max(seconds[-1] - overhead, 1e-12)
+def fit_model(sizes, seconds, itemsize=4, points=3):
+    """(overhead, bandwidth) of `time = overhead + bytes / bandwidth`, read off several points.
+
+    The overhead is the fastest of the `points` smallest sizes, where the bytes take next to no
+    time: a fixed cost cannot be more, and a call slowed by a busy machine (always slower,
+    never faster) does not lift it. The bandwidth is the least-squares slope of the time above
+    the overhead against the bytes over the `points` largest sizes: past the caches, where the
+    bytes come from main memory (mid-sized arrays run faster than this model says).
+    """
+    t = np.asarray(seconds, dtype=float)
+    b = np.array([kernel_bytes(n, itemsize) for n in sizes], dtype=float)
+    overhead = float(t[:points].min())
+    bb, tt = b[-points:], np.maximum(t[-points:] - overhead, 1e-12)
+    return overhead, float((bb * bb).sum() / (bb * tt).sum())
 
 
 # ---------------------------------------------------------------- the measurement
@@ -109,13 +118,14 @@ def _repeats(n):
     return max(3, min(30, int(3e7 // n)))
 
 
-def measure(sizes=SIZES, paths=None, dtype=np.float32, timer=time_call, progress=True):
+def measure(sizes=SIZES, paths=None, dtype=np.float32, timer=time_call, progress=True, arrays=None):
     """Seconds per addition for each path and size: {"sizes": [...], path: [...], ...}.
 
     paths: any of CPU_PATHS and, with a GPU, GPU_PATHS (default: all this machine has).
     timer: a function like `time_call` (a student passes their own).
+    arrays: the GPU's array operations (default `gpu()`; the dry run passes a stand-in).
     """
-    arrays = gpu()
+    arrays = arrays or gpu()
     if paths is None:
         paths = CPU_PATHS + (GPU_PATHS if arrays else ())
     if any(p in GPU_PATHS for p in paths) and arrays is None:
@@ -124,8 +134,8 @@ def measure(sizes=SIZES, paths=None, dtype=np.float32, timer=time_call, progress
     out = {"sizes": list(sizes), "dtype": np.dtype(dtype).name, **{p: [] for p in paths}}
     steps = [(n, p) for n in sizes for p in paths]
     if progress:
-        from tqdm.auto import tqdm
-        steps = tqdm(steps, desc="vector add", unit="run")
+        from .widgets import progress as bar
+        steps = bar(steps, desc="vector add", unit="run")
     rng = np.random.default_rng(0)
     host = {}
     for n, path in steps:
@@ -152,6 +162,9 @@ def measure(sizes=SIZES, paths=None, dtype=np.float32, timer=time_call, progress
                 arrays.download(c, host["dc"])
             sync = arrays.sync
         out[path].append(float(timer(fn, sync, repeats=_repeats(n), warmup=1)))
+        if path == "gpu_kernel":                  # the kernel alone leaves its sum on the device
+            c.fill(np.nan)
+            arrays.download(c, host["dc"])
         if path in GPU_PATHS or path == "numba_parallel":
             assert np.allclose(c, a + b), f"{path} added wrongly at n={n}"  # check before you time
     return out
@@ -170,12 +183,12 @@ def summarise(data: dict) -> dict:
     return summary
 
 
-def matmul_flops(n=2048, on_gpu=False, timer=time_call):
+def matmul_flops(n=2048, on_gpu=False, timer=time_call, arrays=None):
     """Float32 FLOP/s of an n x n matrix product (2 n^3 operations), on the CPU or the GPU."""
     rng = np.random.default_rng(0)
     a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
     if on_gpu:
-        arrays = gpu()
+        arrays = arrays or gpu()
         a, b = arrays.from_host(a), arrays.from_host(b)
         seconds = timer(lambda: arrays.matmul(a, b), arrays.sync, repeats=5, warmup=2)
     else:
@@ -183,14 +196,18 @@ def matmul_flops(n=2048, on_gpu=False, timer=time_call):
     return 2 * n**3 / seconds
 
 
-def record() -> dict:
-    """What `dev.py gpu-figures` stores for this chapter, all measured on the GPU's own host."""
-    if gpu() is None:
+def record(dry: bool = False) -> dict:
+    """What `dev.py gpu-figures` stores for this chapter, all measured on the GPU's own host.
+    dry: the same walk on the CPU (NumPy standing in for the GPU), small sizes, nothing real."""
+    arrays = gpu(stand_in=dry)
+    if arrays is None:
         raise RuntimeError("no GPU: chapter 1 records nothing on a CPU-only machine")
-    data = measure()
-    return {"vector_add": data, "summary": summarise(data), "threads": device.gpu_threads(),
+    sizes, big = (SIZES[:3], 256) if dry else (SIZES, 4096)
+    data = measure(sizes, CPU_PATHS + GPU_PATHS, arrays=arrays, progress=False)
+    threads = device.gpu_threads() or device.stand_in_threads()
+    return {"vector_add": data, "summary": summarise(data), "threads": threads,
             "cpu_threads": os.cpu_count(),
-            "matmul_flops": {"cpu": matmul_flops(), "gpu": matmul_flops(4096, on_gpu=True)}}
+            "matmul_flops": {"cpu": matmul_flops(big // 2), "gpu": matmul_flops(big, on_gpu=True, arrays=arrays)}}
 
 
 def _size(n):
@@ -199,12 +216,11 @@ def _size(n):
 
 def findings(live: dict, recorded: dict | None) -> str:
     """The page's conclusions, as Markdown, written from whatever was measured."""
-    sizes, itemsize = live["sizes"], np.dtype(live["dtype"]).itemsize
-    gbs = {p: effective_bandwidth(sizes[-1], itemsize, live[p][-1]) / 1e9
-           for p in CPU_PATHS + GPU_PATHS if p in live}
+    models = summarise(live)["models"]
     text = [f"- **This build's machine** ({device.detect().name}, {os.cpu_count()} logical CPUs): "
-            f"at {sizes[-1]:,} elements NumPy reaches {gbs['numpy']:.1f} GB/s and the "
-            f"parallel Numba loop {gbs['numba_parallel']:.1f} GB/s."]
+            f"the model's bandwidth, read off the largest sizes, is {models['numpy'][1] / 1e9:.1f} "
+            f"GB/s for NumPy and {models['numba_parallel'][1] / 1e9:.1f} GB/s for the parallel "
+            "Numba loop (the table below)."]
     gpu_data, where = None, None
     if any(p in live for p in GPU_PATHS):
         gpu_data, where = live, f"{device.detect().name} (measured while building this page)"
@@ -224,9 +240,9 @@ def findings(live: dict, recorded: dict | None) -> str:
         f"{_size(s['crossover_gpu_with_copies'])}.",
         f"- At {n_big:,} elements the addition with its copies takes {copies / kernel:.0f} "
         f"times as long as the kernel alone: the copies, not the arithmetic, set the time.",
-        f"- The kernel alone reaches {effective_bandwidth(n_big, itemsize, kernel) / 1e9:,.0f} "
-        f"GB/s of device-memory bandwidth; with copies the same work averages "
-        f"{effective_bandwidth(n_big, itemsize, copies) / 1e9:,.1f} GB/s.",
+        f"- The kernel alone reaches {s['models']['gpu_kernel'][1] / 1e9:,.0f} GB/s of "
+        f"device-memory bandwidth (the fitted model); with copies the same work reaches "
+        f"{s['models']['gpu_with_copies'][1] / 1e9:,.1f} GB/s.",
     ]
     return "\n".join(text)
 

@@ -38,6 +38,15 @@ extern "C" __global__ void vector_add(const float* a, const float* b, float* out
 '''
 
 
+VECTOR_ADD_NUMBA = '''
+@cuda.jit
+def vector_add(a, b, out):
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = a[i] + b[i]
+'''
+
+
 # ---------------------------------------------------------------- the arithmetic
 def launch_config(n: int, threads_per_block: int = 256) -> tuple[int, int]:
     """(blocks, threads) covering n elements with the fewest blocks of `threads_per_block`."""
@@ -179,39 +188,31 @@ def time_launch(launch, sync, repeats=20, warmup=3, clock=time.perf_counter) -> 
     return {"returned_us": _median_us(returned), "finished_us": _median_us(finished)}
 
 
-def record(sizes=(2**16, 2**20, 2**24, 2**26)) -> dict:
-    """What `dev.py gpu-figures` stores: launch-return vs finished times, and the copies."""
-    from .device import detect
-    if not detect().cuda:
-        raise RuntimeError("no GPU: chapter 2 records nothing on a CPU-only machine")
-    import cupy as cp
-    from numba import cuda
-
-    @cuda.jit
-    def vector_add(a, b, out):
-        i = cuda.grid(1)
-        if i < out.size:
-            out[i] = a[i] + b[i]
-
-    raw = cp.RawKernel(VECTOR_ADD_C, "vector_add")
-    sync = cp.cuda.Device().synchronize
+def record(sizes=(2**16, 2**20, 2**24, 2**26), dry: bool = False) -> dict:
+    """What `dev.py gpu-figures` stores: launch-return vs finished times, and the copies.
+    dry: the same walk through the CPU stand-in (`kernels.bench`), one small size."""
+    b = kernels.bench(dry)
+    sizes, repeats, warmup = ((2**10,), 2, 1) if dry else (sizes, 20, 3)
+    numba_add = b.numba_kernel(VECTOR_ADD_NUMBA, "vector_add")
+    raw = b.raw_kernel(VECTOR_ADD_C, "vector_add")
     out = {"sizes": list(sizes), "threads_per_block": 256, "numba": [], "cupy_rawkernel": [],
            "copy_in_us": [], "copy_out_us": []}
     for n in sizes:
         a = np.random.default_rng(0).random(n, dtype=np.float32)
-        b = np.ones(n, np.float32)
-        da, db, dout = cp.asarray(a), cp.asarray(b), cp.empty(n, cp.float32)
+        ones = np.ones(n, np.float32)
+        da, db, dout = b.xp.asarray(a), b.xp.asarray(ones), b.xp.zeros(n, np.float32)
         blocks, threads = launch_config(n, 256)
         # Numba launches on CuPy arrays through __cuda_array_interface__; same stream (default).
-        out["numba"].append(time_launch(lambda: vector_add[blocks, threads](da, db, dout), sync))
-        assert np.allclose(dout.get(), a + b), "numba vector_add added wrongly"   # check before you time
+        out["numba"].append(time_launch(lambda: numba_add(blocks, threads, (da, db, dout)), b.sync,
+                                        repeats, warmup))
+        assert np.allclose(b.host(dout), a + ones), "numba vector_add added wrongly"   # check before you time
         dout.fill(0)
         out["cupy_rawkernel"].append(time_launch(
-            lambda: raw((blocks,), (threads,), (da, db, dout, np.int32(n))), sync))
-        assert np.allclose(dout.get(), a + b), "RawKernel vector_add added wrongly"
+            lambda: raw(blocks, threads, (da, db, dout, np.int32(n))), b.sync, repeats, warmup))
+        assert np.allclose(b.host(dout), a + ones), "RawKernel vector_add added wrongly"
         host = np.empty(n, np.float32)
-        t_in = time_launch(lambda: (da.set(a), db.set(b)), sync, repeats=5, warmup=1)
-        t_out = time_launch(lambda: dout.get(out=host), sync, repeats=5, warmup=1)
+        t_in = time_launch(lambda: (b.copy_in(da, a), b.copy_in(db, ones)), b.sync, repeats=5, warmup=1)
+        t_out = time_launch(lambda: b.copy_out(host, dout), b.sync, repeats=5, warmup=1)
         out["copy_in_us"].append(t_in["finished_us"])
         out["copy_out_us"].append(t_out["finished_us"])
     return {"launch_timing": out}

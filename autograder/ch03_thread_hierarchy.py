@@ -140,6 +140,14 @@ def thread_map(n: int, blocks: int, threads: int, stride: bool = False, ax=None)
     return ax.figure
 
 
+def explorer(n: int = 60, blocks: int = 3, threads: int = 8, stride: bool = True):
+    """`thread_map` behind sliders for n, blocks and threads and a box for the grid-stride loop,
+    redrawn on every change; on a static page, the map at these starting values."""
+    from .widgets import interact
+    return interact(thread_map, dict(n=n, blocks=blocks, threads=threads, stride=stride),
+                    n=(1, 300), blocks=(1, 8), threads=(1, 64), stride=False)
+
+
 # ---------------------------------------------------------------- the checks: indices
 def _int(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -274,26 +282,28 @@ def check_grid_stride(kernel, name=None, hidden=False, verbose=True):
 
 
 # ---------------------------------------------------------------- the GPU figures
-def launch_error_on_gpu(threads: int = 500_000) -> str:
-    """What the GPU itself says to one block of `threads` threads (CuPy's RawKernel, no checks of ours)."""
-    import cupy
-    kern = cupy.RawKernel(SCALE_SHIFT_C, "scale_shift")
-    x = cupy.zeros(threads, cupy.float32)
+def launch_error_on_gpu(threads: int = 500_000, dry: bool = False) -> str:
+    """What the GPU itself says to one block of `threads` threads (CuPy's RawKernel, no checks of
+    ours; dry: what the CPU stand-in says, the course's own launch check)."""
+    b = kernels.bench(dry)
+    kern = b.raw_kernel(SCALE_SHIFT_C, "scale_shift")
+    x = b.xp.zeros(threads, np.float32)
     try:
         kern((1,), (threads,), (x, np.int32(threads)))
-        cupy.cuda.Device().synchronize()
+        b.sync()
     except Exception as exc:  # the CUDA error, as the driver words it
         return f"{type(exc).__name__}: {exc}"
     return "no error (this GPU accepted the launch)"
 
 
-def record() -> dict:
-    """What `dev.py gpu-figures` stores for this chapter: the device's limits and its own error."""
-    if not device.detect().cuda:
+def record(dry: bool = False) -> dict:
+    """What `dev.py gpu-figures` stores for this chapter: the device's limits and its own error.
+    dry: the same walk on the CPU stand-in (this CPU's cores for the limits)."""
+    if not (dry or device.detect().cuda):
         raise RuntimeError("no GPU: chapter 3 records nothing on a CPU-only machine")
-    figures = {"threads": device.gpu_threads()}
+    figures = {"threads": device.gpu_threads() or device.stand_in_threads()}
     try:
-        figures["launch_error"] = launch_error_on_gpu()
+        figures["launch_error"] = launch_error_on_gpu(dry=dry)
     except ImportError:
         figures["launch_error"] = None   # CuPy absent: the limits alone
     return figures

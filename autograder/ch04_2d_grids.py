@@ -17,7 +17,6 @@ import re
 
 import numpy as np
 
-from . import device
 from . import kernels
 
 SLUG = "ch04_2d_grids"
@@ -244,39 +243,28 @@ def check_sigmoid(kernel, name=None, hidden=False, verbose=True):
 
 
 # ---------------------------------------------------------------- the GPU figures
-def record(shapes=((2048, 2048), (4096, 4096), (1024, 16384), (8192, 8192)), block=(32, 8)) -> dict:
-    """Median kernel times of the two layouts of a matrix add (CuPy RawKernel, CUDA events)."""
-    if not device.detect().cuda:
-        raise RuntimeError("no GPU: chapter 4 records nothing on a CPU-only machine")
-    import cupy as cp
-
-    layouts = {"x_along_cols": cp.RawKernel(ADD_COLS_C, "add_cols"),
-               "x_along_rows": cp.RawKernel(ADD_ROWS_C, "add_rows")}
+def record(shapes=((2048, 2048), (4096, 4096), (1024, 16384), (8192, 8192)), block=(32, 8),
+           dry: bool = False) -> dict:
+    """Median kernel times of the two layouts of a matrix add (CuPy RawKernel, CUDA events).
+    dry: the same walk through the CPU stand-in (`kernels.bench`), one small shape."""
+    b = kernels.bench(dry)
+    shapes, repeats = (((40, 72),), 2) if dry else (shapes, 20)
+    layouts = {"x_along_cols": b.raw_kernel(ADD_COLS_C, "add_cols"),
+               "x_along_rows": b.raw_kernel(ADD_ROWS_C, "add_rows")}
     bx, by = block
     out = {"block": list(block), "shapes": [list(s) for s in shapes], "x_along_cols": [], "x_along_rows": []}
     for rows, cols in shapes:
-        A = cp.random.standard_normal((rows, cols), dtype=cp.float32)
-        B = cp.random.standard_normal((rows, cols), dtype=cp.float32)
+        A, B = b.randn((rows, cols)), b.randn((rows, cols))
         want = A + B
         for key, kern in layouts.items():
             # each layout gets the grid that matches it: both compute the right sum
             grid = (math.ceil(cols / bx), math.ceil(rows / by)) if key == "x_along_cols" \
                 else (math.ceil(rows / bx), math.ceil(cols / by))
-            res = cp.full((rows, cols), cp.nan, cp.float32)
+            res = b.xp.full((rows, cols), np.nan, np.float32)
             args = (A, B, res, np.int32(rows), np.int32(cols))
             kern(grid, block, args)
-            assert bool(cp.allclose(res, want)), f"{key} added wrongly"     # check before you time
-            for _ in range(3):
-                kern(grid, block, args)
-            times = []
-            for _ in range(20):
-                start, stop = cp.cuda.Event(), cp.cuda.Event()
-                start.record()
-                kern(grid, block, args)
-                stop.record()
-                stop.synchronize()
-                times.append(cp.cuda.get_elapsed_time(start, stop) * 1000)   # ms -> µs
-            us = float(np.median(times))
+            assert bool(b.xp.allclose(res, want)), f"{key} added wrongly"     # check before you time
+            us = 1000 * b.median_ms(lambda: kern(grid, block, args), repeats=repeats, warmup=3 - 2 * dry)
             # 3 arrays of rows * cols float32: two read, one written
             out[key].append({"us": us, "gb_s": 3 * rows * cols * FLOAT / (us * 1e-6) / 1e9})
     return {"coalescing": out}

@@ -18,11 +18,9 @@ from __future__ import annotations
 import math
 import random
 import re
-import statistics
 
 import numpy as np
 
-from . import device
 from . import kernels
 
 SLUG = "ch05_matmul_layer"
@@ -207,50 +205,46 @@ def check_tiled_numba(kernel, hidden=False, verbose=True):
 SIZES = (128, 256, 512, 1024, 2048, 4096)
 
 
-def record(sizes=SIZES, repeats: int = 5) -> dict:
+def record(sizes=SIZES, repeats: int = 5, dry: bool = False) -> dict:
     """Naive kernel, tiled kernel and torch.matmul on square float32 matrices, on the GPU.
 
     Check before you time: each kernel's result is compared with torch's first. Then one warm-up
     launch and `repeats` timed ones with device events; medians in ms, and GFLOP/s = 2 n^3 / t.
-    TF32 is switched off so that torch does the same fp32 arithmetic as the kernels.
+    TF32 is switched off so that torch does the same fp32 arithmetic as the kernels, and put
+    back as it was afterwards. dry: the same walk through the CPU stand-in, one small size.
     """
-    if not device.detect().cuda:
-        raise RuntimeError("no GPU: chapter 5 records nothing on a CPU-only machine")
-    import cupy
     import torch
+    b = kernels.bench(dry)
+    if dry:
+        sizes, repeats = (24,), 1
+    tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
-    raw = {"naive": cupy.RawKernel(NAIVE_C, "matmul_naive"), "tiled": cupy.RawKernel(TILED_C, "matmul_tiled")}
+    try:
+        ms = _matmul_times(b, sizes, repeats)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+    gflops = {k: [flops(n, n, n) / (t * 1e-3) / 1e9 for n, t in zip(sizes, v)] for k, v in ms.items()}
+    return {"sizes": list(sizes), "ms": ms, "gflops": gflops, "tile": TILE, "tf32": False, "repeats": repeats}
+
+
+def _matmul_times(b, sizes, repeats) -> dict:
+    import torch
+    raw = {"naive": b.raw_kernel(NAIVE_C, "matmul_naive"), "tiled": b.raw_kernel(TILED_C, "matmul_tiled")}
     ms = {"naive": [], "tiled": [], "torch": []}
-
-    def median_ms(fn, events):
-        fn()                                     # warm-up (and first-launch compile)
-        times = []
-        for _ in range(repeats):
-            start, end = events(), events()
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) if hasattr(start, "elapsed_time")
-                         else cupy.cuda.get_elapsed_time(start, end))
-        return statistics.median(times)
-
     for n in sizes:
-        A = cupy.random.standard_normal((n, n), dtype=cupy.float32)
-        B = cupy.random.standard_normal((n, n), dtype=cupy.float32)
-        At, Bt = torch.as_tensor(A, device="cuda"), torch.as_tensor(B, device="cuda")
+        A, B = b.randn((n, n)), b.randn((n, n))
+        At, Bt = torch.as_tensor(A, device=b.torch_device), torch.as_tensor(B, device=b.torch_device)
         want = torch.matmul(At, Bt)
         for kind, kern in raw.items():
-            C = cupy.full((n, n), cupy.nan, dtype=cupy.float32)
+            C = b.xp.full((n, n), np.nan, dtype=np.float32)
             grid = ((n + TILE - 1) // TILE, (n + TILE - 1) // TILE)
             args = (A, B, C, np.int32(n), np.int32(n), np.int32(n))
             launch = lambda kern=kern, grid=grid, args=args: kern(grid, (TILE, TILE), args)  # noqa: E731
             launch()
-            cupy.cuda.Device().synchronize()
-            err = float((torch.as_tensor(C, device="cuda") - want).abs().max()) / float(want.abs().max())
+            b.sync()
+            err = float((torch.as_tensor(C, device=b.torch_device) - want).abs().max()) / float(want.abs().max())
             if not err < 1e-4:
                 raise AssertionError(f"{kind} kernel differs from torch.matmul at n={n}: relative error {err:.2e}")
-            ms[kind].append(median_ms(launch, cupy.cuda.Event))
-        ms["torch"].append(median_ms(lambda: torch.matmul(At, Bt), lambda: torch.cuda.Event(enable_timing=True)))
-    gflops = {k: [flops(n, n, n) / (t * 1e-3) / 1e9 for n, t in zip(sizes, v)] for k, v in ms.items()}
-    return {"sizes": list(sizes), "ms": ms, "gflops": gflops, "tile": TILE, "tf32": False, "repeats": repeats}
+            ms[kind].append(b.median_ms(launch, repeats))
+        ms["torch"].append(b.median_ms(lambda: torch.matmul(At, Bt), repeats))
+    return ms

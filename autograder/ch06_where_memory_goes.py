@@ -17,8 +17,9 @@ input x of shape (batch, widths[0]), loss = mse_loss(model(x), y). What autograd
 each Linear its input, each ReLU its output (the next Linear's input: one storage, counted
 once), mse_loss its input and its target. The pre-ReLU outputs are freed during the forward.
 
-Known limitations: the predictions count tensors, not allocator blocks (a GPU rounds each to
-512 bytes; the sizes drawn here are multiples of it); the calculator's activation term
+Known limitations: the predictions count tensors, not allocator blocks: a GPU rounds each
+storage up to 512 bytes, so the checks compare them with the meter's figures in tensor bytes
+(`memory.in_tensor_bytes`), and show the allocator's beside them; the calculator's activation term
 assumes the chapter's MLP, not attention, whose saved tensors grow with the sequence squared.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ import dataclasses
 import os
 import random
 import tempfile
+import weakref
 
 import torch
 from torch import nn
@@ -45,16 +47,33 @@ PAGE_WIDTHS, PAGE_BATCH = [256, 1024, 1024, 1024, 256], 512   # the page's model
 
 # ---------------------------------------------------------------- the step the chapter measures
 def mlp_setup(widths, batch: int, optimizer: str = "adam", precision: str = "float32",
-              frozen: int = 0, bias: bool = True, seq: int | None = None, seed: int = 0) -> dict:
+              frozen: int = 0, bias: bool = True, seq: int | None = None, seed: int = 0,
+              device: str | None = None) -> dict:
     """The chapter's training step on `memory.make_mlp`, for `memory.measure` or
-    `measure_isolated` (by name)."""
-    dev = memory.resolve_backend()
+    `measure_isolated` (by name); on the meter's device unless told."""
+    dev = device or memory.resolve_backend()
     model = memory.make_mlp(widths, frozen, bias, precision, dev, seed)
     opt = memory.make_optimizer(optimizer, model.parameters())
     shape = (batch,) if seq is None else (batch, seq)
     x = torch.randn(*shape, widths[0], device=dev, dtype=memory.DTYPES[precision])
     y = torch.randn(*shape, widths[-1], device=dev, dtype=memory.DTYPES[precision])
     return memory.mse_step(model, opt, x, y)
+
+
+def forward_setup(widths, batch: int, optimizer: str = "adam", seed: int = 0) -> dict:
+    """For the page's picture: the chapter's step cut after the loss, once a whole step has made
+    the optimizer's state. Its peak is the forward pass's: activations held for backward, which
+    the whole step's peak, later (Adam's update), need not show."""
+    spec = mlp_setup(widths, batch, optimizer, seed=seed)
+    spec["step"]()
+    model, opt = spec["model"], spec["optimizer"]
+    dev = next(model.parameters()).device
+    x, y = torch.randn(batch, widths[0], device=dev), torch.randn(batch, widths[-1], device=dev)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        return nn.functional.mse_loss(model(x), y)   # the graph, and what it saved, still held
+    return {"step": step, "model": model, "optimizer": opt}
 
 
 def measure_mlp(widths, batch, label="", **kwargs) -> memory.Measurement:
@@ -122,58 +141,90 @@ def prediction_rows(pred: dict, m: memory.Measurement | None = None) -> str:
 
 
 def calculator():
-    """An ipywidgets calculator (7.7 API): sizes in, predicted bytes out."""
+    """An ipywidgets calculator (7.7 API): sizes in, predicted bytes out; on a static page, the
+    same table at the starting sizes (`widgets.WithStatic`)."""
     import ipywidgets as w
     from IPython.display import HTML, display
-    ins = {"parameters": w.IntText(mlp_parameters(1024, 4), description="parameters"),
-           "batch": w.IntText(32, description="batch"),
-           "seq": w.IntText(128, description="sequence"),
-           "hidden": w.IntText(1024, description="hidden"),
-           "layers": w.IntText(4, description="layers"),
-           "precision": w.Dropdown(options=list(memory.DTYPES), value="float32", description="precision"),
-           "optimizer": w.Dropdown(options=list(OPTIMIZERS), value="adam", description="optimizer")}
+    from .widgets import WithStatic
+    start = {"parameters": mlp_parameters(1024, 4), "batch": 32, "seq": 128, "hidden": 1024,
+             "layers": 4, "precision": "float32", "optimizer": "adam"}
+    ins = {k: w.IntText(v, description={"seq": "sequence"}.get(k, k))
+           for k, v in start.items() if isinstance(v, int)}
+    ins["precision"] = w.Dropdown(options=list(memory.DTYPES), value="float32", description="precision")
+    ins["optimizer"] = w.Dropdown(options=list(OPTIMIZERS), value="adam", description="optimizer")
 
     def show(**kw):
         display(HTML(prediction_rows(predict(**kw))))
     out = w.interactive_output(show, ins)
-    return w.VBox([w.HBox([w.VBox(list(ins.values())[:4]), w.VBox(list(ins.values())[4:])]), out])
+    ui = w.VBox([w.HBox([w.VBox(list(ins.values())[:4]), w.VBox(list(ins.values())[4:])]), out])
+    settings = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in start.items())
+    static = (f"<p><i>The calculator at its starting values ({settings}); run the page as a "
+              f"notebook to change them.</i></p>{prediction_rows(predict(**start))}")
+    return WithStatic(ui, {"text/html": static}, text=f"(interactive calculator; at {settings})")
 
 
 # ---------------------------------------------------------------- the caching allocator (GPU)
-def allocator_demo() -> list[dict]:
+def allocator_demo(dry: bool = False) -> list[dict]:
     """Allocated and reserved bytes as tensors come and go, and what empty_cache() returns.
-    A live tensor keeps its block; a small live tensor keeps its whole 2 MiB segment."""
-    if memory.resolve_backend() != "cuda":
+    A live tensor keeps its block; a small live tensor keeps its whole 2 MiB segment.
+    dry: the same walk on the CPU, where "allocated" and "reserved" are both the bytes of the
+    demo's live tensors (no caching allocator: nothing is kept back)."""
+    cuda = memory.resolve_backend() == "cuda"
+    if not (cuda or dry):
         raise RuntimeError("no GPU: allocated and reserved memory are CUDA allocator figures")
-    c = torch.cuda
-    rows = []
+    dev, made, rows = ("cuda" if cuda else "cpu"), weakref.WeakSet(), []
+
+    def empty(n):
+        t = torch.empty(n, device=dev)
+        made.add(t)
+        return t
+
+    def empty_cache():
+        if cuda:
+            torch.cuda.empty_cache()
 
     def note(what):
-        c.synchronize()
-        rows.append({"after": what, "allocated": c.memory_allocated(), "reserved": c.memory_reserved()})
-    c.empty_cache()
+        if cuda:
+            torch.cuda.synchronize()
+            got = torch.cuda.memory_allocated(), torch.cuda.memory_reserved()
+        else:
+            got = (sum(t.untyped_storage().nbytes() for t in list(made)),) * 2
+        rows.append({"after": what, "allocated": got[0], "reserved": got[1]})
+    empty_cache()
     note("start (empty_cache)")
-    big = torch.empty(256 * 2**20 // 4, device="cuda")          # 256 MiB
-    small = [torch.empty(1024, device="cuda") for _ in range(512)]   # 512 x 4 KiB, small pool
+    big = empty(256 * 2**20 // 4)                         # 256 MiB
+    small = [empty(1024) for _ in range(512)]             # 512 x 4 KiB, small pool
     note("a 256 MiB tensor and 512 tensors of 4 KiB")
     del big
     note("del the 256 MiB tensor")
     keep, small = small[-1], None
     note("del all but one 4 KiB tensor")
-    c.empty_cache()
+    empty_cache()
     note("empty_cache()")
     del keep
-    c.empty_cache()
+    empty_cache()
     note("del the last one, empty_cache()")
     return rows
 
 
-def record() -> dict:
+def record(dry: bool = False) -> dict:
     """What `dev.py gpu-figures` stores for this chapter: the page's step on the allocator,
-    its summary, a snapshot's size, and the allocator walk-through."""
-    if memory.resolve_backend() != "cuda":
+    its summary, a snapshot's size, and the allocator walk-through. dry: the same walk on the
+    CPU (no summary or snapshot there: they are the CUDA allocator's)."""
+    cuda = memory.resolve_backend() == "cuda"
+    if not (cuda or dry):
         raise RuntimeError("no GPU: chapter 6 records allocator figures on a CUDA GPU only")
     m = measure_mlp(PAGE_WIDTHS, PAGE_BATCH, label="fp32 Adam")
+    out = {"measurement": dataclasses.asdict(m), "memory_summary": "(dry run on a CPU: no CUDA allocator)",
+           "max_memory_allocated": m.total, "allocator": allocator_demo(dry),
+           "snapshot": {"bytes": 0, "events": 0, "segments": 0}}
+    if cuda:
+        out.update(_allocator_figures())
+    return out
+
+
+def _allocator_figures() -> dict:
+    """The page's step again: memory_summary after it, its peak, and a snapshot of it."""
     s = mlp_setup(PAGE_WIDTHS, PAGE_BATCH)
     s["step"]()
     torch.cuda.reset_peak_memory_stats()
@@ -187,8 +238,7 @@ def record() -> dict:
         with open(path, "rb") as f:
             snap = pickle.load(f)
     events = sum(len(t) for t in snap.get("device_traces", []))
-    return {"measurement": dataclasses.asdict(m), "memory_summary": summary,
-            "max_memory_allocated": max_alloc, "allocator": allocator_demo(),
+    return {"memory_summary": summary, "max_memory_allocated": max_alloc,
             "snapshot": {"bytes": size, "events": events, "segments": len(snap.get("segments", []))}}
 
 
@@ -196,6 +246,13 @@ def record() -> dict:
 def _measured(hidden: bool, **kw) -> memory.Measurement:
     """The chapter's step, measured here or (hidden, and always while grading) in a fresh process."""
     return memory.measure_one(f"autograder.{SLUG}:mlp_setup", hidden=hidden, **kw)
+
+
+def _in_tensor_bytes(hidden: bool, **kw) -> tuple[memory.Measurement, memory.Measurement]:
+    """(the meter's measurement, the same in tensor bytes): predictions count tensors, and a
+    GPU's allocator rounds each storage up to 512 bytes; compare like with like."""
+    m = _measured(hidden, **kw)
+    return m, memory.in_tensor_bytes(m, mlp_setup, **kw)
 
 
 def _draw(r: random.Random, n_min=2, n_max=4) -> list[int]:
@@ -212,14 +269,14 @@ def check_bytes_per_parameter(fn, hidden=False):
     n = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
     for o, p in cases:
         kw = dict(widths=widths, batch=8, optimizer=o, precision=p)
-        m = _measured(hidden, **kw)
+        m, exact = _in_tensor_bytes(hidden, **kw)
         got = answer_int(fn(o, p), f"bytes_per_parameter({o!r}, {p!r})")
-        measured = sum(m.persistent.values())
+        measured = sum(exact.persistent.values())
         assert got * n == measured, (
             f"bytes_per_parameter({o!r}, {p!r}) = {got}: for {n:,} parameters that predicts "
             f"{got * n:,} bytes, but the meter measured {measured:,} bytes of parameters + "
-            f"gradients + optimizer state ({measured / n:g} per parameter; {m.persistent}) "
-            f"[{m.backend}]")
+            f"gradients + optimizer state ({measured / n:g} per parameter; {exact.persistent})"
+            f"{memory.also_on(m, exact, lambda x: sum(x.persistent.values()))} [{m.backend}]")
     print(f"bytes per parameter: {len(cases)} optimizer/precision cases match the meter")
 
 
@@ -233,17 +290,18 @@ def check_persistent(fn, hidden=False):
         cases = [(widths, r.randint(1, 2), r.random() < 0.7, r.choice(OPTIMIZERS))]
     for widths, frozen, bias, opt in cases:
         kw = dict(widths=widths, batch=8, optimizer=opt, frozen=frozen, bias=bias)
-        m = _measured(hidden, **kw)
+        m, exact = _in_tensor_bytes(hidden, **kw)
         model = memory.make_mlp(widths, frozen, bias)
         what = (f"persistent_bytes(model, {opt!r}) for Linear widths {widths}, "
                 f"bias={bias}, first {frozen} Linear(s) frozen")
         got = fn(model, opt)
         if not isinstance(got, dict):
             raise AssertionError(f"{what} should return a dict of bytes by kind, got {got!r}")
-        for kind, want in m.persistent.items():
+        for kind, want in exact.persistent.items():
             g = answer_int(got.get(kind), f"{what}[{kind!r}]")
             assert g == want, (f"{what}: {kind.replace('_', ' ')} predicted {g:,} bytes, the "
-                               f"meter measured {want:,} bytes [{m.backend}]")
+                               f"meter measured {want:,} bytes"
+                               f"{memory.also_on(m, exact, lambda x: x.persistent[kind])} [{m.backend}]")
     print(f"persistent bytes: {len(cases)} models match the meter exactly")
 
 
@@ -254,10 +312,11 @@ def check_saved(fn, hidden=False, rtol=0.01):
         r = random.Random()
         cases = [(_draw(r, 1, 4), 8 * r.randint(1, 16))]
     for widths, batch in cases:
-        m = _measured(hidden, widths=widths, batch=batch)
+        m, exact = _in_tensor_bytes(hidden, widths=widths, batch=batch)
         got = answer_int(fn(list(widths), batch), f"saved_bytes({widths}, {batch})")
-        assert abs(got - m.saved) <= rtol * m.saved, (
+        assert abs(got - exact.saved) <= rtol * exact.saved, (
             f"saved_bytes({widths}, batch={batch}): predicted {got:,} bytes, the meter measured "
-            f"{m.saved:,} bytes saved for backward at once (needs within {rtol:.0%}); "
-            f"{m.saved / (4 * batch):g} float32 values per example [{m.backend}]")
+            f"{exact.saved:,} bytes saved for backward at once"
+            f"{memory.also_on(m, exact, lambda x: x.saved)} (needs within {rtol:.0%}); "
+            f"{exact.saved / (4 * batch):g} float32 values per example [{m.backend}]")
     print(f"saved for backward: {len(cases)} models within {rtol:.0%} of the meter")

@@ -196,9 +196,15 @@ def check_parity(setup, hidden=False):
         if have is None:
             raise AssertionError("the step should return the loss (a scalar)")
         if not abs(have - want) <= LOSS_RTOL * abs(want):
+            times = have / want if want else 0.0
+            power = round(math.log2(times)) if times > 0 else 0
+            scaled = power >= 1 and abs(times / 2**power - 1) <= LOSS_RTOL
             raise AssertionError(f"step {i + 1} (batch {batch}, seed {seed}): loss {have:.6f}, fp32 "
-                                 f"baseline {want:.6f}, more than {LOSS_RTOL:.0%} apart; mixed "
-                                 "precision should train like the fp32 step")
+                                 f"baseline {want:.6f}, more than {LOSS_RTOL:.0%} apart; " + (
+                                     f"yours is about {2**power:,} (2**{power}) times the baseline's: "
+                                     "the GradScaler's scale factor. Return the loss itself "
+                                     "(loss.detach()), not scaler.scale(loss)" if scaled else
+                                     "mixed precision should train like the fp32 step"))
     bad = [d for d in got.dtypes if d != "float32"]
     if bad:
         raise AssertionError(f"the model's parameters are {', '.join('torch.' + d for d in bad)}: mixed "
@@ -266,15 +272,15 @@ def check_fp16_roundtrip(fn, hidden=False):
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU
-def record() -> dict:
+def record(dry: bool = False) -> dict:
     """What `dev.py gpu-figures` stores for this chapter: the CUDA dtype table, fp32 vs AMP
     bytes (peak, saved, persistent) and the two loss curves, all measured on the GPU."""
-    if memory.resolve_backend(None) != "cuda":
+    if not dry and memory.resolve_backend(None) != "cuda":   # dry: the same walk on the CPU
         raise RuntimeError("no GPU: chapter 7 records nothing on a CPU-only machine")
     base, amp = (memory.measure_isolated(f"{__name__}:{n}", label=n) for n in ("fp32_setup", "amp_setup"))
     fig = lambda m: {"peak": m.peak, "saved": m.saved, "persistent": m.persistent,  # noqa: E731
                      "breakdown": m.breakdown, "device": m.device}
     return {"settings": str(amp_settings()), "dtype_table": dtype_table(), "fp32": fig(base),
             "amp": fig(amp), "peak_ratio": amp.peak / base.peak, "saved_ratio": amp.saved / base.saved,
-            "losses": {"fp32": memory.train(fp32_setup, 40, PARITY_BATCH),
-                       "amp": memory.train(amp_setup, 40, PARITY_BATCH)}}
+            "losses": {"fp32": memory.train(fp32_setup, 4 if dry else 40, PARITY_BATCH),
+                       "amp": memory.train(amp_setup, 4 if dry else 40, PARITY_BATCH)}}

@@ -354,10 +354,10 @@ def check_spacing(fn, hidden=False):
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU
-def record() -> dict:
+def record(dry: bool = False) -> dict:
     """What `dev.py gpu-figures` stores: the GPU's bf16 verdict, fp32 vs bf16 bytes (peak,
     saved, persistent) and the loss curves, all measured on the GPU."""
-    if memory.resolve_backend(None) != "cuda":
+    if not dry and memory.resolve_backend(None) != "cuda":   # dry: the same walk on the CPU
         raise RuntimeError("no GPU: chapter 8 records nothing on a CPU-only machine")
     base, bf = (memory.measure_isolated(f"{__name__}:{n}", label=n) for n in ("fp32_setup", "bf16_setup"))
     fig = lambda m: {"peak": m.peak, "saved": m.saved, "persistent": m.persistent,  # noqa: E731
@@ -366,5 +366,5 @@ def record() -> dict:
     return {"bf16": verdict, "bf16_explained": why, "fp32": fig(base), "bf16_step": fig(bf),
             "peak_ratio": bf.peak / base.peak,
             "persistent_ratio": sum(bf.persistent.values()) / sum(base.persistent.values()),
-            "losses": {"fp32": memory.train(fp32_setup, 40, PARITY_BATCH),
-                       "bf16": memory.train(bf16_setup, 40, PARITY_BATCH)}}
+            "losses": {"fp32": memory.train(fp32_setup, 4 if dry else 40, PARITY_BATCH),
+                       "bf16": memory.train(bf16_setup, 4 if dry else 40, PARITY_BATCH)}}

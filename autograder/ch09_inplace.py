@@ -434,11 +434,11 @@ def measure_setting(setting: str, isolated: bool = False):
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU
-def record() -> dict:
+def record(dry: bool = False) -> dict:
     """What `dev.py gpu-figures` stores: the three peaks (inference, forward, training step)
     and the bytes saved for backward, out of place and in place, each measured in a fresh
     process with the CUDA caching allocator."""
-    if memory.resolve_backend(None) != "cuda":
+    if not dry and memory.resolve_backend(None) != "cuda":   # dry: the same walk on the CPU
         raise RuntimeError("no GPU: chapter 9 records nothing on a CPU-only machine")
     out = {}
     for name in SETTINGS:

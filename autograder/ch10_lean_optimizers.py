@@ -134,9 +134,7 @@ VARIANTS = {
 }
 
 
-def variant_setup(name: str, batch: int = BATCH, seed: int = 0, steps: int = STEPS) -> dict:
-    """One of the page's VARIANTS, built like adam_setup and sgd_setup."""
-    make_opt, cosine = VARIANTS[name]
+def _setup(make_opt, cosine: bool, batch: int, seed: int, steps: int) -> dict:
     model = make_model(seed)
     opt = make_opt(model.parameters())
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if cosine else None
@@ -152,6 +150,23 @@ def variant_setup(name: str, batch: int = BATCH, seed: int = 0, steps: int = STE
             sched.step()
         return loss.detach()
     return {"step": step, "model": model, "optimizer": opt}
+
+
+def variant_setup(name: str, batch: int = BATCH, seed: int = 0, steps: int = STEPS) -> dict:
+    """One of the page's VARIANTS, built like adam_setup and sgd_setup."""
+    return _setup(*VARIANTS[name], batch, seed, steps)
+
+
+# the page's tuning: both optimizers over one grid of rates, each constant and on a cosine schedule
+RATES = [10 ** (k / 2) for k in range(-8, 2)]     # 1e-4, 3.2e-4, ..., 1, 3.2
+
+
+def rate_setup(optimizer: str, lr: float, cosine: bool, batch: int = BATCH, seed: int = 0,
+               steps: int = STEPS) -> dict:
+    """"Adam" or plain "SGD" (no momentum) at rate `lr`, constant or annealed by a cosine
+    schedule over `steps`: one run of the page's tuning, built like adam_setup."""
+    make = {"Adam": torch.optim.Adam, "SGD": torch.optim.SGD}[optimizer]
+    return _setup(lambda ps: make(ps, lr=lr, foreach=True), cosine, batch, seed, steps)
 
 
 def accuracy(model: nn.Module, seed: int = 0) -> float:
@@ -198,10 +213,11 @@ OPTIMIZERS = {
 
 
 def optimizer_setup(kind: str, widths=(48, 32, 16), frozen: int = 0, precision: str = "float32",
-                    batch: int = 8, seed: int = 0) -> dict:
+                    batch: int = 8, seed: int = 0, device: str | None = None) -> dict:
     """The shared MLP of Linear `widths` (chapter 6's; the first `frozen` Linears frozen, still
-    handed to the optimizer) with optimizer `kind`, and an MSE step: a setup for the meter."""
-    dev = memory.resolve_backend()
+    handed to the optimizer) with optimizer `kind`, and an MSE step: a setup for the meter, on
+    its device unless told."""
+    dev = device or memory.resolve_backend()
     model = memory.make_mlp(list(widths), frozen, True, precision, dev, seed)
     opt = OPTIMIZERS[kind](model.parameters())
     x = torch.randn(batch, widths[0], device=dev, dtype=memory.DTYPES[precision])
@@ -393,19 +409,21 @@ def check_state_bytes(fn, hidden=False):
                                  "from param_groups and the parameters, before any step")
         got = answer_int(seen["got"], what)
         m = memory.measure(memory.build(optimizer_setup, **kw), label=kind)
-        want = m.persistent["optimizer_state"]
+        exact = memory.in_tensor_bytes(m, optimizer_setup, **kw)   # a GPU rounds to 512 bytes
+        want = exact.persistent["optimizer_state"]
         if got != want:
             raise AssertionError(f"{what}: predicted {got:,} bytes, the meter measured {want:,} "
-                                 f"bytes of optimizer state after a step ({m.persistent}) "
+                                 f"bytes of optimizer state after a step ({exact.persistent})"
+                                 f"{memory.also_on(m, exact, lambda x: x.persistent['optimizer_state'])} "
                                  f"[{m.backend}]")
     print(f"state_bytes: {len(cases)} optimizers predicted exactly")
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU
-def record() -> dict:
+def record(dry: bool = False) -> dict:
     """What `dev.py gpu-figures` stores for this chapter: Adam, SGD with and without momentum
     measured on the GPU's allocator, and the update's temporaries by implementation."""
-    if memory.resolve_backend(None) != "cuda":
+    if not dry and memory.resolve_backend(None) != "cuda":   # dry: the same walk on the CPU
         raise RuntimeError("no GPU: chapter 10 records nothing on a CPU-only machine")
     fig = lambda m: {"total": m.total, "peak": m.peak, "persistent": m.persistent,  # noqa: E731
                      "breakdown": m.breakdown, "device": m.device}

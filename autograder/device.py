@@ -10,6 +10,7 @@ working driver counts as absent (the probe catches every error on purpose).
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import textwrap
 from dataclasses import dataclass
@@ -79,11 +80,46 @@ def detect() -> Device:
     return Device(False, cpu_name(), "none")
 
 
+def _version(text: str) -> tuple[int, ...]:
+    """(0, 30, 4) from "0.30.4" or "0.30.4rc1": the leading numbers only."""
+    out = []
+    for part in text.split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        out.append(int(digits))
+    return tuple(out)
+
+
+def numba_cuda_mismatch(numba: str | None = None, numba_cuda: str | None = None) -> str | None:
+    """What to do when the installed numba and numba-cuda cannot work together, or None.
+
+    numba 0.66 moved NPDatetime; numba-cuda before 0.30.4 still looks for it, and its redirector
+    takes over `numba.cuda`, so `from numba import cuda` raises AttributeError (the simulator
+    too). Read from the installed versions, without importing either."""
+    import importlib.metadata as md
+    try:
+        numba = numba or md.version("numba")
+        numba_cuda = numba_cuda or md.version("numba-cuda")
+    except md.PackageNotFoundError:
+        return None         # numba alone, or neither: nothing redirects numba.cuda
+    if _version(numba) < (0, 66) or _version(numba_cuda) >= (0, 30, 4):
+        return None
+    return (f"numba {numba} and numba-cuda {numba_cuda} do not work together: `from numba import "
+            "cuda` fails with AttributeError (NPDatetime). Upgrade numba-cuda (Colab and other CUDA "
+            "12 machines: pip install -q \"numba-cuda[cu12]>=0.30.4\"; CUDA 13: [cu13]) or keep it "
+            "and pip install -q \"numba<0.66\", then restart the runtime and run this cell again.")
+
+
 def report(fallback: str = "") -> Device:
-    """Print which device the notebook is on, and which fallback it uses without a GPU."""
+    """Print which device the notebook is on, and which fallback it uses without a GPU; and
+    what to do when numba and numba-cuda do not work together here."""
     dev = detect()
     # wrapped, so the line fits a book page and a Colab cell without scrolling sideways
     print(textwrap.fill(dev.describe(fallback), width=78, break_long_words=False))
+    problem = numba_cuda_mismatch()
+    if problem:
+        print(textwrap.fill("Warning: " + problem, width=78, break_long_words=False))
     return dev
 
 
@@ -107,3 +143,11 @@ def gpu_threads() -> dict | None:
     return {"multiprocessors": sms, "threads_per_multiprocessor": per_sm,
             "warp_size": warp, "threads_per_block": per_block,
             "resident_threads": sms * per_sm if per_sm else None}
+
+
+def stand_in_threads() -> dict:
+    """`gpu_threads()`'s figures for the recordings' dry run on a CPU: each core one
+    "multiprocessor" running one thread (CUDA's own per-block limit kept)."""
+    cores = os.cpu_count() or 1
+    return {"multiprocessors": cores, "threads_per_multiprocessor": 1, "warp_size": 1,
+            "threads_per_block": 1024, "resident_threads": cores}

@@ -71,6 +71,25 @@ def scenario(slug: str, situation: str) -> dict[str, str]:
     return {gid: text.strip("\n") + "\n" for gid, text in cells.items()}
 
 
+def unmarked(text: str) -> str:
+    """An answer cell's code as a student would write it: the solution markers' lines removed."""
+    return "\n".join(l for l in text.splitlines() if "### BEGIN SOLUTION" not in l
+                     and "### END SOLUTION" not in l) + "\n"
+
+
+def defined(text: str, name: str, **namespace):
+    """What answer cell text (solution or scenario) defines under `name`, run in `namespace` as
+    a notebook cell runs: in `__main__`, its source readable by `inspect`, so that a check can
+    ship it to another process."""
+    import linecache
+    code = unmarked(text)
+    filename = f"<answer {name} {abs(hash(code))}>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    namespace.setdefault("__name__", "__main__")
+    exec(compile(code, filename, "exec"), namespace)
+    return namespace[name]
+
+
 def solved(slug, **answers) -> nbformat.NotebookNode:
     """The released notebook with every answer cell filled in as a student would: the
     solution's code without the nbgrader markers, or the text given for that grade id."""
@@ -82,9 +101,7 @@ def solved(slug, **answers) -> nbformat.NotebookNode:
             if gid in answers:
                 c.source = answers[gid]
             else:
-                lines = cell(sol, gid).source.splitlines()
-                c.source = "\n".join(l for l in lines if "### BEGIN SOLUTION" not in l
-                                     and "### END SOLUTION" not in l)
+                c.source = unmarked(cell(sol, gid).source).rstrip("\n")
     return nb
 
 
@@ -166,3 +183,10 @@ def one_thread():
     yield
     torch.set_num_threads(threads)
     mp.undo()
+
+
+def answer_text(slug: str, grade_id: str) -> str:
+    """The solution's code in answer cell `grade_id`, without the nbgrader markers: what a
+    test defines to pass the reference answer to a check (the package holds no answer)."""
+    lines = cell(solution(slug), grade_id).source.splitlines()
+    return "\n".join(l for l in lines if "### BEGIN SOLUTION" not in l and "### END SOLUTION" not in l)

@@ -9,7 +9,7 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "autograder"
 CORE = {"autograder", "autograder.device", "autograder.results", "autograder.answers",
-        "autograder.shipping"}
+        "autograder.shipping", "autograder.notebook", "autograder.widgets"}
 # layer -> the layers it may import (itself included where its modules import each other)
 ALLOWED = {
     "core": {"core"},

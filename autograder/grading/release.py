@@ -1,9 +1,11 @@
-"""Regenerate exercises/ from solutions/: `python3 dev.py exercises`.
+"""Regenerate exercises/ from solutions/, and the pages' notebooks: `python3 dev.py exercises`.
 
 For every solutions/<slug>/<slug>.ipynb: stamp the Colab badge and the setup cell from
 the repository URL in _config.yml (set once, there), strip outputs, then let
-`nbgrader generate_assignment` write exercises/<slug>/. A test regenerates into a
-temporary directory and fails when exercises/ differs.
+`nbgrader generate_assignment` write exercises/<slug>/. For every page of book/ with code,
+write book/<page>.ipynb: the page as a notebook, setup cell first, which its Colab launch
+button opens (Colab reads no MyST Markdown; Sphinx ignores these). A test regenerates into a
+temporary directory and fails when exercises/ or book/*.ipynb differ.
 """
 from __future__ import annotations
 
@@ -23,17 +25,37 @@ BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge
          "\n"
          "*Course exercise `{slug}`. Open it in Colab with the badge, run the setup cell first, "
          "then work from top to bottom.*")
-SETUP = '''\
-# Setup: run this first. Outside the course's own environment (in Colab, say) it installs
-# the course's small `autograder` package from the course repository; it never installs or
-# replaces torch, cupy or numba. Then it says which device and which fallback you are on.
-import importlib.util, subprocess, sys
+INSTALL = '''\
+#@title Setup: run this cell first {{ display-mode: "form" }}
+# Outside the course's own environment (in Colab, say) this installs the course's small
+# `autograder` package from the course repository; it never installs or replaces torch, cupy
+# or numba. {then}
+import importlib, importlib.util, subprocess, sys
 if importlib.util.find_spec("autograder") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "gpu-course-autograder @ git+{url}@{branch}"], check=True)
-from autograder.device import report
-from autograder import {slug} as chapter
-report(chapter.FALLBACK)'''
+    tried = []
+    for source in ("git+{url}@{branch}", "{url}/archive/refs/heads/{branch}.zip"):
+        cmd = [sys.executable, "-m", "pip", "install", "-q", "--retries", "2",
+               "gpu-course-autograder @ " + source]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode == 0:
+            break
+        said = [l.strip() for l in (done.stderr + done.stdout).splitlines() if l.strip()]
+        why = [l for l in said if l.startswith(("fatal:", "ERROR:"))] or said[-1:] or ["no message"]
+        tried.append(f"  pip install '{{cmd[-1]}}'\\n      failed: {{why[0][:300]}}")
+    else:
+        print("The course package could not be installed. Tried:", *tried, "Is this notebook "
+              "online, and can it reach {url}? Offline: download\\n  {url}/archive/refs/heads/"
+              "{branch}.zip\\nwhere you are online, put the file beside this notebook, and run in a "
+              "cell:\\n  %pip install ./{repo_name}-{branch}.zip", sep="\\n", file=sys.stderr)
+        raise ModuleNotFoundError("the course package `autograder` is not installed (see above)") from None
+    importlib.invalidate_caches()
+'''
+SETUP = INSTALL.replace("{then}", "Then it says which device this notebook runs on, and the "
+                        "fallback\n# without a GPU.") + """\
+from autograder import notebook, {slug} as chapter
+notebook.start(chapter.FALLBACK)"""
+PAGE_SETUP = INSTALL.replace("{then}", "The page's own cells follow, as in the book.").rstrip()
+
 
 
 def tool_env() -> dict:
@@ -56,7 +78,7 @@ def stamp(nb, slug: str, url: str, branch: str) -> None:
     """Write the badge and setup cells (tagged colab-badge and setup); clear all outputs."""
     repo = url.split("github.com/", 1)[-1]
     texts = {"colab-badge": BADGE.format(slug=slug, url=COLAB.format(repo=repo, branch=branch, slug=slug)),
-             "setup": SETUP.format(url=url, branch=branch, slug=slug)}
+             "setup": SETUP.format(url=url, branch=branch, slug=slug, repo_name=repo.rsplit("/", 1)[-1])}
     found = set()
     for cell in nb.cells:
         for tag, text in texts.items():
@@ -68,6 +90,28 @@ def stamp(nb, slug: str, url: str, branch: str) -> None:
     missing = set(texts) - found
     if missing:
         raise ValueError(f"solutions/{slug}: no cell tagged {sorted(missing)}")
+
+
+def pages(root: Path = ROOT) -> dict[str, nbformat.NotebookNode]:
+    """book/<page>.md -> the notebook that the page's Colab launch button opens: the setup cell
+    (install the package), then the page's cells, without outputs. Pages with code only."""
+    from myst_nb.core.read import read_myst_markdown_notebook
+    url, branch = repository(root)
+    name = url.rsplit("/", 1)[-1]
+    out = {}
+    for md in sorted((root / "book").glob("*.md")):
+        text = md.read_text()
+        if not text.startswith("---") or "kernelspec:" not in text.split("---", 2)[1]:
+            continue
+        nb = read_myst_markdown_notebook(text)
+        nb.cells.insert(0, nbformat.v4.new_code_cell(
+            PAGE_SETUP.format(url=url, branch=branch, repo_name=name), metadata={"tags": ["setup"]}))
+        for i, cell in enumerate(nb.cells):
+            cell.id = f"{md.stem[:40]}-{i}"          # stable ids: regenerating changes nothing
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        out[md.stem] = nb
+    return out
 
 
 def generate(root: Path = ROOT, out: Path | None = None) -> None:
@@ -90,8 +134,15 @@ def generate(root: Path = ROOT, out: Path | None = None) -> None:
                 raise RuntimeError(f"nbgrader generate_assignment {slug} failed:\n{done.stderr}")
     for stale in set(p.name for p in out.iterdir() if p.is_dir()) - set(slugs):
         shutil.rmtree(out / stale)
+    made = pages(root)
+    for stem, nb in made.items():
+        nbformat.write(nb, root / "book" / f"{stem}.ipynb")
+    for stale in (root / "book").glob("*.ipynb"):
+        if stale.stem not in made:
+            stale.unlink()
 
 
 if __name__ == "__main__":
     generate()
-    print(f"exercises/ regenerated from solutions/: {', '.join(solutions())}")
+    print(f"exercises/ regenerated from solutions/: {', '.join(solutions())}; "
+          f"book/*.ipynb (for Colab) from the pages")

@@ -15,10 +15,12 @@ The layer above the core (device, results, shipping) and below grading and the c
     checks,             compare with NumPy, budgets, reports; the standard checks
       named_checks
     arrays              the few GPU array operations chapter 1 measures with
+    bench               what the GPU recordings time kernels with, and its CPU stand-in
 
 Pages, notebooks and chapters use the names below (`from autograder import kernels`).
 """
 from .arrays import gpu
+from .bench import bench
 from .checks import (Case, CheckReport, check_kernel, compare_case, first_mismatch, kernel_name, matrix_hint,
                      need_name, vector_hint)
 from .cuda_c import run_cuda_c
@@ -35,7 +37,7 @@ __all__ = [
     "AccessCount", "Case", "CheckReport", "DEFAULT_CC", "KernelCompileError", "KernelCrash", "KernelError",
     "KernelRun", "KernelTimeout", "Launch", "LaunchConfigError", "MAX_BLOCK_DIM", "MAX_GRID_DIM",
     "MAX_THREADS_PER_BLOCK", "OutOfBoundsError", "OverBudget", "RaceError", "STATIC_SHARED_LIMIT",
-    "WrongResult", "check_compiles", "check_kernel", "check_launch", "check_matmul", "check_matrix_add",
+    "WrongResult", "bench", "check_compiles", "check_kernel", "check_launch", "check_matmul", "check_matrix_add",
     "check_vector_add", "compare_case", "dim3", "first_mismatch", "gpu", "is_cuda_c", "kernel_name",
     "matmul_cases", "matrix_hint", "need_name", "run_cuda_c", "run_kernel", "run_numba", "validate_launch",
     "vector_hint",

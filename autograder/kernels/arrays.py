@@ -2,6 +2,8 @@
 
 A page asks `gpu()` and gets an object with the same methods whichever library
 reaches the GPU (Colab has both; the grading machine may have one), or None on a CPU.
+`HostArrays` stands in for a GPU in the recording's dry run (`dev.py gpu-figures --dry-run`):
+NumPy "device" arrays, so that the same measuring code runs, and checks, without one.
 Known limitations: float arrays and elementwise add and matmul only, what the timings use.
 """
 from __future__ import annotations
@@ -67,9 +69,36 @@ class TorchArrays:
         self.torch.cuda.synchronize()
 
 
-def gpu():
-    """Array operations on the GPU that `device.detect()` found, or None without one."""
+class HostArrays:
+    """NumPy arrays standing in for device arrays: copies are copies, sync does nothing."""
+    name = f"NumPy {np.__version__}, standing in for a GPU"
+
+    def empty(self, n, dtype=np.float32):
+        return np.empty(n, dtype=dtype)
+
+    def upload(self, dst, src):
+        np.copyto(dst, src)
+
+    def download(self, dst, src):
+        np.copyto(dst, src)
+
+    def add(self, a, b, out):
+        np.add(a, b, out=out)
+
+    def from_host(self, x):
+        return np.array(x)
+
+    def matmul(self, a, b):
+        return a @ b
+
+    def sync(self):
+        pass
+
+
+def gpu(stand_in: bool = False):
+    """Array operations on the GPU that `device.detect()` found, or None without one
+    (`stand_in`: HostArrays without one, for the recording's dry run)."""
     dev = detect()
     if not dev.cuda:
-        return None
+        return HostArrays() if stand_in else None
     return CupyArrays() if dev.api == "cupy" else TorchArrays()

@@ -104,7 +104,9 @@ def launcher_source(source: str, name: str, sig: list[tuple[str, str]]) -> str:
 
 def param_names(source: str, name: str) -> list[str]:
     """The names of kernel `name`'s parameters in the CUDA C source, for messages."""
-    m = re.search(r"\b" + re.escape(name) + r"\s*\(([^)]*)\)", source)
+    code = re.sub(r"//[^\n]*|/\*.*?\*/", " ", source, flags=re.S)   # a comment may name it first
+    m = (re.search(r"__global__[^;{}]*?\b" + re.escape(name) + r"\s*\(([^)]*)\)", code)
+         or re.search(r"\b" + re.escape(name) + r"\s*\(([^)]*)\)", code))
     if not m:
         return []
     names = []

@@ -12,6 +12,7 @@ only those above it in this list:
     meter       Measurement, measure, Comparison, compare, require_reduction
     isolated    measure_isolated: the same, in a fresh process (the grade's figures)
     graded      measure_one, measure_pair: in process for feedback, isolated for the grade
+    exact       in_tensor_bytes: a measurement in tensor bytes on any backend (byte predictions)
     workloads   steps that several chapters share: the MLP, the optimizers, the loss curve
     agreement   CPU tracker against CUDA allocator, recorded on a GPU (python -m ...agreement)
 
@@ -24,6 +25,7 @@ from .arithmetic import (CUDA_BLOCK, FIGURES, KINDS, live_at, max_live, required
 from .backend import MeterError, resolve_backend
 from .display import (format_comparison, format_measurement, plot_breakdown, plot_comparison,
                       snapshot)
+from .exact import also_on, in_tensor_bytes
 from .graded import measure_one, measure_pair
 from .isolated import measure_isolated
 from .meter import Comparison, Measurement, compare, measure, persistent, require_reduction
@@ -37,7 +39,7 @@ from .workloads import (DTYPES, OPTIMIZERS, make_mlp, make_optimizer, mlp, mse_s
 __all__ = [
     "CUDA_BLOCK", "FIGURES", "KINDS", "live_at", "max_live", "required_at_most", "storage_bytes",
     "tensor_bytes", "MeterError", "resolve_backend", "format_comparison", "format_measurement",
-    "plot_breakdown", "plot_comparison", "snapshot", "measure_one", "measure_pair",
+    "plot_breakdown", "plot_comparison", "snapshot", "also_on", "in_tensor_bytes", "measure_one", "measure_pair",
     "measure_isolated", "Comparison", "Measurement", "compare", "measure", "persistent",
     "require_reduction", "Built", "build", "parse", "live_bytes", "DTYPES", "OPTIMIZERS", "make_mlp",
     "make_optimizer", "mlp", "mse_step", "progress_range", "train", "transformer_block",

@@ -54,6 +54,12 @@ def measure_workload(name: str, backend: str) -> Measurement:
     return measure(build(setup, device=backend, **kwargs), backend=backend, label=name)
 
 
+def isolated_peak(backend: str) -> int:
+    """The MLP workload's peak measured in a fresh process, its model built on `backend`'s
+    device (built on the CPU, a CUDA measurement would read the allocator's counters at 0)."""
+    return measure_isolated("autograder.memory.workloads:mlp", backend=backend, device=backend).peak
+
+
 def _figures(m: Measurement) -> dict:
     return {"baseline": m.baseline, "peak": m.peak, "tracked_peak": m.tracked_peak,
             "saved": m.saved, "persistent": m.persistent, "breakdown": m.breakdown,
@@ -74,8 +80,9 @@ def _versions() -> dict:
     return v
 
 
-def record() -> dict:
-    """Measure every workload on the CPU and, where torch sees one, on the GPU; return a dict."""
+def record(dry: bool = False) -> dict:
+    """Measure every workload on the CPU and, where torch sees one, on the GPU; return a dict.
+    (dry: the recording's dry run; without a GPU this is the CPU half, as on any CPU machine.)"""
     from ..device import detect
     gpu = resolve_backend(None) == "cuda"
     backends = ["cpu", "cuda"] if gpu else ["cpu"]
@@ -93,7 +100,7 @@ def record() -> dict:
             c = ms["cuda"][n]
             out["agreement"][n] = {"tracked_over_allocator_peak": c.tracked_peak / c.peak,
                                    "cpu_over_cuda_peak": ms["cpu"][n].peak / c.peak}
-    iso = {b: measure_isolated("autograder.memory.workloads:mlp", backend=b).peak for b in backends}
+    iso = {b: isolated_peak(b) for b in backends}
     out["agreement"]["isolated_equals_in_process_peak"] = {
         b: iso[b] == ms[b]["mlp_adam"].peak for b in backends}
     return out

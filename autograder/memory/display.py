@@ -87,15 +87,34 @@ def plot_breakdown(m: "Measurement", ax=None):
     return ax
 
 
+def _bars(ax, x: float, m: "Measurement", what: str, legend: bool) -> None:
+    """One bar of figure `what`; persistent bytes stacked by their three kinds."""
+    parts = m.persistent if what == "persistent" else {what: m.figure(what)}
+    bottom = 0.0
+    for k, v in parts.items():
+        color = COLORS.get("activations" if k == "saved" else k, "#8c8c8c")
+        ax.bar(x, v / MiB, bottom=bottom, color=color, width=0.6,
+               label=(LABELS.get(k) or FIGURES.get(k, k)) if legend else None)
+        bottom += v / MiB
+    ax.annotate(f"{bottom:.2f} MiB", (x, bottom), ha="center", va="bottom", fontsize=8,
+                xytext=(0, 2), textcoords="offset points")
+
+
 def plot_comparison(c: "Comparison", ax=None):
-    """Baseline and candidate side by side, stacked by kind, the ratio in the title."""
+    """Baseline and candidate side by side, the ratio in the title: for "peak" and "total",
+    what was live at the peak, stacked by kind; for any other figure (saved, persistent, ...),
+    that figure itself, so that two panels of two figures never show the same bars."""
     import matplotlib.pyplot as plt
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
-    _stack(ax, 0, c.baseline, legend=True)
-    _stack(ax, 1, c.candidate, legend=False)
+    for x, m in enumerate((c.baseline, c.candidate)):
+        if c.what in ("peak", "total"):
+            _stack(ax, x, m, legend=x == 0)
+        else:
+            _bars(ax, x, m, c.what, legend=x == 0)
     ax.set_xticks([0, 1], [c.baseline.label or "baseline", c.candidate.label or "candidate"])
-    ax.set_ylabel("MiB live at the peak")
+    ax.set_ylabel("MiB live at the peak" if c.what in ("peak", "total")
+                  else f"MiB: {FIGURES.get(c.what, c.what)}")
     ax.set_title(f"{c.what}: ratio {c.ratio:.2f} ({c.baseline.backend})", fontsize=9)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
     return ax

@@ -58,11 +58,12 @@ def mse_step(model: nn.Module, opt, x: torch.Tensor, y: torch.Tensor) -> dict:
 
 
 def progress_range(steps: int, progress: str | None = None):
-    """range(steps), shown as a progress bar in Jupyter and Colab when `progress` names it."""
+    """range(steps), shown as a progress bar when `progress` names it (a widget in Jupyter and
+    Colab with its text line beside it for static pages, text elsewhere: `widgets.progress`)."""
     if not progress:
         return range(steps)
-    from tqdm.auto import tqdm
-    return tqdm(range(steps), desc=progress, unit="step")
+    from ..widgets import progress as bar
+    return bar(range(steps), desc=progress, unit="step")
 
 
 def train(setup, steps: int = 40, batch: int = 128, seed: int = 0, progress=None) -> list[float]:

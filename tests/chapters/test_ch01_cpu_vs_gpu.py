@@ -214,3 +214,21 @@ def test_autograde_round_trip(course):
     assert "a library deprecation" in noisy and "progress 100%" in noisy   # still shown
     restored = c.graded("submitted-deleted-test-cell")
     assert "was missing from the submission" in cell(restored, "crossover_check").source
+
+
+def test_model_is_read_off_several_points_and_one_slow_call_does_not_carry_it():
+    sizes = ch01.SIZES
+    exact = [2e-6 + 12 * n / 20e9 for n in sizes]     # 2 µs overhead, 20 GB/s: 3 x n x 4 bytes
+    assert ch01.fit_model(sizes, exact) == pytest.approx((exact[0], 20e9), rel=1e-3)
+    busy = [5e-2] + exact[1:]                           # the smallest size hit by a busy machine
+    cached = [t / 4 if 1e4 < n < 1e7 else t for n, t in zip(sizes, busy)]   # caches: faster
+    overhead, bandwidth = ch01.fit_model(sizes, cached)
+    assert overhead == pytest.approx(exact[1]) and bandwidth == pytest.approx(20e9, rel=1e-3)
+
+
+def test_findings_quote_the_bandwidth_of_the_table():
+    live = {"sizes": ch01.SIZES, "dtype": "float32",
+            "numpy": [1e-6 + 12 * n / 20e9 for n in ch01.SIZES],
+            "numba_parallel": [3e-6 + 12 * n / 23e9 for n in ch01.SIZES]}
+    text = ch01.findings(live, None)
+    assert "20.0 GB/s for NumPy" in text and "23.0 GB/s for the parallel Numba loop" in text

@@ -58,6 +58,15 @@ def test_autocast_around_backward_only_loses_the_reduction():
         ch07.check_reduction(setup)
 
 
+def test_returning_the_scaled_loss_is_told_the_scale_factor():
+    setup = define(wrong("returns_scaled_loss"), "amp_setup")
+    if not amp_settings().scaler:
+        pytest.skip("bfloat16 here: no GradScaler, the scale is 1")
+    with pytest.raises(AssertionError, match=r"about 65,536 \(2\*\*16\) times the baseline's: the "
+                                             r"GradScaler's scale factor. Return the loss itself"):
+        ch07.check_parity(setup)
+
+
 def test_casting_the_model_loses_correctness():
     setup = define(wrong("cast_model"), "amp_setup")
     with pytest.raises(AssertionError, match="loss .* more than 1% apart|parameters are"):

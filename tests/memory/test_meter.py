@@ -225,6 +225,12 @@ def test_plots_draw_every_kind():
     c = compare(m, measure(step, model=model, optimizer=opt, label="SGD"), what="persistent")
     assert c.ratio == pytest.approx(2 / 4)           # (params + grads) / (params + grads + 2x)
     assert c.plot() is not None and "ratio 0.500" in str(c)
+    # two figures, two pictures: "saved" draws the saved bytes, not the breakdown at the peak
+    heights = {}
+    for what in ("peak", "saved"):
+        ax = compare(m, m, what=what).plot()
+        heights[what] = sorted(round(p.get_height() * 2**20) for p in ax.patches)
+    assert heights["saved"] == [m.saved, m.saved] and heights["saved"] != heights["peak"]
     import matplotlib.pyplot as plt
     plt.close("all")
 
