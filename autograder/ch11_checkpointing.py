@@ -368,10 +368,10 @@ def check_selective(policy, hidden=False):
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU
-def record() -> dict:
+def record(dry: bool = False) -> dict:
     """What `dev.py gpu-figures` stores: the page's four steps (peak, held, step time) and the
-    segment sweep, measured with the CUDA caching allocator."""
-    if memory.resolve_backend(None) != "cuda":
+    segment sweep, measured with the CUDA caching allocator. (dry: the same walk on this CPU's meter, for `--dry-run`.)"""
+    if not dry and memory.resolve_backend(None) != "cuda":
         raise RuntimeError("no GPU: chapter 11 records nothing on a CPU-only machine")
     steps = {}
     for how in ("plain", "each", "sequential", "selective"):

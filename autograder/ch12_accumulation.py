@@ -321,9 +321,9 @@ def check_weights(fn, hidden=False):
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU
-def record() -> dict:
+def record(dry: bool = False) -> dict:
     """What `dev.py gpu-figures` stores: the page's sweep over k, measured with the CUDA caching
-    allocator, step times on the GPU."""
-    if memory.resolve_backend(None) != "cuda":
+    allocator, step times on the GPU. (dry: the same walk on this CPU's meter, for `--dry-run`.)"""
+    if not dry and memory.resolve_backend(None) != "cuda":
         raise RuntimeError("no GPU: chapter 12 records nothing on a CPU-only machine")
-    return {"sweep": sweep(), "device": torch.cuda.get_device_name()}
+    return {"sweep": sweep(), "device": "cpu (dry run)" if dry else torch.cuda.get_device_name()}

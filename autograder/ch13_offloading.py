@@ -387,10 +387,10 @@ def check_offload(setup, hidden=False):
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU
-def record() -> dict:
+def record(dry: bool = False) -> dict:
     """What `dev.py gpu-figures` stores: the page's four steps on the GPU (held for backward on
-    the device and the host, peak, time) and raw copy times, pageable against pinned."""
-    if memory.resolve_backend(None) != "cuda":
+    the device and the host, peak, time) and raw copy times, pageable against pinned. (dry: the same walk on this CPU's meter, for `--dry-run`.)"""
+    if not dry and memory.resolve_backend(None) != "cuda":
         raise RuntimeError("no GPU: chapter 13 records nothing on a CPU-only machine")
-    return {"hows": compare_hows(), "transfer_64MiB": copy_times(64),
-            "device": torch.cuda.get_device_name()}
+    return {"hows": compare_hows(), "transfer_64MiB": copy_times(64, dry=dry),
+            "device": "cpu (dry run)" if dry else torch.cuda.get_device_name()}

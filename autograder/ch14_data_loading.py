@@ -230,30 +230,34 @@ def check_in_flight(fn, hidden=False):
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU
-def record() -> dict:
+def record(dry: bool = False) -> dict:
     """What `dev.py gpu-figures` stores: host-to-device copies from pageable and pinned memory,
-    and loader throughput with and without pin_memory, by workers."""
-    if not torch.cuda.is_available():
+    and loader throughput with and without pin_memory, by workers. (dry: the same walk on this
+    CPU, nothing pinned, a smaller dataset, for `--dry-run`.)"""
+    if not dry and not torch.cuda.is_available():
         raise RuntimeError("no GPU: chapter 14 records nothing on a CPU-only machine")
+    dev, items = ("cpu", 512) if dry else ("cuda", 4096)
+    sync = (lambda: None) if dry else torch.cuda.synchronize
     copies = {}
     for mib in (1, 16, 256):
         for pinned in (False, True):
-            x = torch.empty(mib * MiB // 4, pin_memory=pinned)
-            x.to("cuda", non_blocking=pinned)
-            torch.cuda.synchronize()
+            x = torch.empty(mib * MiB // 4, pin_memory=pinned and not dry)
+            x.to(dev, non_blocking=pinned)
+            sync()
             t0 = time.perf_counter()
             for _ in range(5):
-                x.to("cuda", non_blocking=pinned)
-            torch.cuda.synchronize()
+                x.to(dev, non_blocking=pinned)
+            sync()
             copies[f"{mib} MiB {'pinned' if pinned else 'pageable'}"] = 5 * mib * MiB / (time.perf_counter() - t0)
     loaders = {}
     for workers in (0, 1, 2, 4, 8):
         for pin in (False, True):
             kw = dict(multiprocessing_context="fork") if workers else {}
-            loader = DataLoader(Slow(4096, cpu=2e-4), batch_size=64, num_workers=workers, pin_memory=pin, **kw)
+            loader = DataLoader(Slow(items, cpu=2e-4), batch_size=64, num_workers=workers,
+                                pin_memory=pin and not dry, **kw)
             t0 = time.perf_counter()
             for xb in loader:
-                xb.to("cuda", non_blocking=pin)
-            torch.cuda.synchronize()
-            loaders[f"{workers} workers{', pinned' if pin else ''}"] = 4096 / (time.perf_counter() - t0)
+                xb.to(dev, non_blocking=pin)
+            sync()
+            loaders[f"{workers} workers{', pinned' if pin else ''}"] = items / (time.perf_counter() - t0)
     return {"copy_bytes_per_s": copies, "items_per_s": loaders}

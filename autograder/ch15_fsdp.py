@@ -330,10 +330,10 @@ def check_traffic(fn, hidden=False):
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU
-def record() -> dict:
+def record(dry: bool = False) -> dict:
     """What `dev.py gpu-figures` stores: the page's wrappings on ranks simulated on the GPU,
-    rank 0's bytes measured by the caching allocator."""
-    if memory.resolve_backend(None) != "cuda":
+    rank 0's bytes measured by the caching allocator. (dry: the same walk on this CPU's meter, for `--dry-run`.)"""
+    if not dry and memory.resolve_backend(None) != "cuda":
         raise RuntimeError("no GPU: chapter 15 records nothing on a CPU-only machine")
-    return {f"{how}, {ws} ranks": page_measure(how, ws, device="cuda")
+    return {f"{how}, {ws} ranks": page_measure(how, ws, device="cpu" if dry else "cuda")
             for how in ("none", "root", "blocks", "blocks, kept") for ws in (1, 2, 4, 8)}

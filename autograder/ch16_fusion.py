@@ -288,15 +288,15 @@ def check_traffic(source, hidden=False):
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU
-def record() -> dict:
+def record(dry: bool = False) -> dict:
     """What `dev.py gpu-figures` stores: the page's chain eager, TorchScript and compiled on the
-    GPU (peak by the allocator, median time), and its CUDA C kernel's time."""
-    if resolve_backend(None) != "cuda":
+    GPU (peak by the allocator, median time). (dry: the same walk on this CPU's meter, for `--dry-run`.)"""
+    if not dry and resolve_backend(None) != "cuda":
         raise RuntimeError("no GPU: chapter 16 records nothing on a CPU-only machine")
-    out = {}
+    out, dev = {}, "cpu" if dry else "cuda"
     for rows in (1024, 8192):
-        x, b, r = (torch.randn(rows, 1024, device="cuda"), torch.randn(1024, device="cuda"),
-                   torch.randn(rows, 1024, device="cuda"))
+        x, b, r = (torch.randn(rows, 1024, device=dev), torch.randn(1024, device=dev),
+                   torch.randn(rows, 1024, device=dev))
         for name, fn in (("eager", silu_residual), ("torchscript", scripted()), ("compiled", compiled())):
             fn(x, b, r)
             _, p = profile_call(fn, x, b, r)

@@ -41,24 +41,33 @@ def step_times(cases: dict, repeat: int = 9, backend: str | None = None) -> dict
     return best
 
 
-def copy_times(mib: int = 64, repeat: int = 5) -> dict[str, float]:
+def _copy_seconds(dst, src, pinned: bool, dry: bool) -> float:
+    if dry:
+        t0 = time.perf_counter()
+        dst.copy_(src)
+        return time.perf_counter() - t0
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    dst.copy_(src, non_blocking=pinned)
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1e3
+
+
+def copy_times(mib: int = 64, repeat: int = 5, dry: bool = False) -> dict[str, float]:
     """Seconds to copy `mib` MiB device -> host and host -> device, from pageable and from
-    pinned host memory, the least of `repeat` copies timed with CUDA events (GPU only)."""
-    if resolve_backend(None) != "cuda":
+    pinned host memory, the least of `repeat` copies timed with CUDA events (GPU only).
+    dry: the same walk as host-to-host copies on the clock, for the recording's dry run."""
+    if not dry and resolve_backend(None) != "cuda":
         raise RuntimeError("copy times between host and device need a GPU")
     n = mib * 2**20 // 4
-    dev = torch.empty(n, device="cuda")
+    dev = torch.empty(n, device="cpu" if dry else "cuda")
     out = {}
     for pinned in (False, True):
-        host = torch.empty(n, pin_memory=pinned)
+        host = torch.empty(n, pin_memory=pinned and not dry)
         for name, (dst, src) in (("device to host", (host, dev)), ("host to device", (dev, host))):
             best = float("inf")
             for _ in range(repeat):
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                dst.copy_(src, non_blocking=pinned)
-                end.record()
-                end.synchronize()
-                best = min(best, start.elapsed_time(end) / 1e3)
+                best = min(best, _copy_seconds(dst, src, pinned, dry))
             out[f"{name}, {'pinned' if pinned else 'pageable'}"] = best
     return out

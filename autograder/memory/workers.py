@@ -20,9 +20,9 @@ workers start (`gc.freeze`), so that the growth it reports is the dataset's; pas
 
 `in_flight` counts the batches a loader has made ahead of its consumer (prefetching).
 
-Known limitations: Linux only (fork, /proc); USS is sampled from the parent after the first
-batch and after the last (workers may have run ahead of both); other children of the calling
-process started meanwhile would be counted as workers.
+Known limitations: Linux only (fork, /proc); USS is sampled from the parent once each worker
+has delivered a batch and after the last (workers may have run ahead of both); other children
+of the calling process started meanwhile would be counted as workers.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class EpochMemory:
     """What one epoch through a DataLoader cost its workers, and what it delivered."""
     num_workers: int
     batches: int
-    start: tuple[int, ...]          # USS of each worker after the first batch (bytes)
+    start: tuple[int, ...]          # USS of each worker once each has delivered a batch (bytes)
     end: tuple[int, ...]            # ... and after the last
     digests: tuple[str, ...]        # one checksum per batch, in delivery order
     first: Any = field(default=None, compare=False)   # the first batch itself, for messages
@@ -91,7 +91,8 @@ def digest(batch) -> str:
 def epoch_memory(dataset, *, batch_size: int, num_workers: int = 2, seed: int = 0,
                  freeze: bool = True, **loader_kwargs) -> EpochMemory:
     """One shuffled epoch of `dataset` through a DataLoader with forked workers: each worker's
-    USS after the first batch and after the last, and a checksum of every batch delivered."""
+    USS once every worker has delivered a batch and after the last, and a checksum of every
+    batch delivered."""
     import psutil
     from torch.utils.data import DataLoader
     g = torch.Generator().manual_seed(seed)
@@ -109,9 +110,14 @@ def epoch_memory(dataset, *, batch_size: int, num_workers: int = 2, seed: int = 
         n = len(loader)
         first = next(it)
         digests = [digest(first)]
+        # batch i comes from worker i % num_workers: once each has delivered one, each has
+        # finished starting up (on a loaded machine a worker may start late), so the growth
+        # sampled from here on is the dataset's reads, not a worker's start-up
+        for _ in range(min(num_workers, n) - 1):
+            digests.append(digest(next(it)))
         pids = [p.pid for p in me.children() if p.pid not in before][:num_workers]
         start = tuple(_uss(p) for p in pids)
-        for _ in range(n - 1):
+        for _ in range(n - len(digests)):
             digests.append(digest(next(it)))
         end = tuple(_uss(p) for p in pids)    # after the last batch, before the workers exit
         del it

@@ -78,16 +78,17 @@ def test_record_refuses_without_a_gpu():
 
 def test_autograde_round_trip(course):
     c = course(SLUG, timeout=120)
-    assert c.grade({
+    scores = c.grade({
         "submitted-solution": solved(SLUG),
         "submitted-unchanged": release(SLUG),
         "submitted-object-array": solved(SLUG, **scenario(SLUG, "object_array"),
                                          **scenario(SLUG, "wrong_in_flight")),
-    }) == {
+    })
+    assert scores == {
         "submitted-solution": 10,
         "submitted-unchanged": 0,
         "submitted-object-array": 3,      # same batches; workers grow; wrong prefetch count
-    }
+    }, c.output("submitted-solution")[-4000:]     # a measured check is load-sensitive: say why
     text = c.output("submitted-solution", clean=True)
     assert text.count("memory (") == 2 and "in_flight: 5 loaders predicted exactly" in text
     assert "few flat arrays" in c.output("submitted-object-array", "memory_check")
