@@ -4,8 +4,9 @@ The layer above the core (device, results, shipping) and below grading and the c
 
     launch, errors      what a launch is, CUDA's limits, why a kernel failed (pure)
     procs, toolchain    child processes; compilers and the cache folder (one place each)
-    nvrtc, shim,        CUDA C: NVRTC as CuPy runs it, the C++ shim that runs it on a CPU,
-      sanitizers        and ASan/TSan reports told to the student
+    nvrtc, params,      CUDA C: NVRTC as CuPy runs it, the declared parameters against what
+      shim, sanitizers  is passed, the C++ shim that runs it on a CPU (cuda_shim.h and its
+                        runtime), and ASan/TSan/counter reports told to the student
     source, simulator,  Numba: the kernel shipped to a child, checked arrays and patches in the
       sim_patches, ptx, simulator, the compile_ptx check, the child's entry point
       child
@@ -22,8 +23,8 @@ from .arrays import gpu
 from .checks import (Case, CheckReport, check_kernel, compare_case, first_mismatch, kernel_name, matrix_hint,
                      need_name, vector_hint)
 from .cuda_c import run_cuda_c
-from .errors import (KernelCompileError, KernelCrash, KernelError, KernelTimeout, LaunchConfigError,
-                     OutOfBoundsError, OverBudget, RaceError, WrongResult)
+from .errors import (ArgumentTypeError, KernelCompileError, KernelCrash, KernelError, KernelTimeout,
+                     LaunchConfigError, NotOnThisBackend, OutOfBoundsError, OverBudget, RaceError, WrongResult)
 from .launch import (DEFAULT_CC, MAX_BLOCK_DIM, MAX_GRID_DIM, MAX_THREADS_PER_BLOCK, STATIC_SHARED_LIMIT,
                      AccessCount, KernelRun, Launch, dim3, validate_launch)
 from .named_checks import check_launch, check_matmul, check_matrix_add, check_vector_add, matmul_cases
@@ -32,9 +33,9 @@ from .nvrtc import check_compiles
 from .run import is_cuda_c, run_kernel
 
 __all__ = [
-    "AccessCount", "Case", "CheckReport", "DEFAULT_CC", "KernelCompileError", "KernelCrash", "KernelError",
+    "AccessCount", "ArgumentTypeError", "Case", "CheckReport", "DEFAULT_CC", "KernelCompileError", "KernelCrash", "KernelError",
     "KernelRun", "KernelTimeout", "Launch", "LaunchConfigError", "MAX_BLOCK_DIM", "MAX_GRID_DIM",
-    "MAX_THREADS_PER_BLOCK", "OutOfBoundsError", "OverBudget", "RaceError", "STATIC_SHARED_LIMIT",
+    "MAX_THREADS_PER_BLOCK", "NotOnThisBackend", "OutOfBoundsError", "OverBudget", "RaceError", "STATIC_SHARED_LIMIT",
     "WrongResult", "check_compiles", "check_kernel", "check_launch", "check_matmul", "check_matrix_add",
     "check_vector_add", "compare_case", "dim3", "first_mismatch", "gpu", "is_cuda_c", "kernel_name",
     "matmul_cases", "matrix_hint", "need_name", "run_cuda_c", "run_kernel", "run_numba", "validate_launch",

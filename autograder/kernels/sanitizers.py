@@ -12,6 +12,10 @@ report of another shape is passed on as the sanitizer's own summary.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+
+import numpy as np
 
 from . import procs
 from .errors import source_line
@@ -73,8 +77,22 @@ def asan_message(run: ShimRun, source: str, launch: Launch, names: list[str]) ->
     return f"memory error found by AddressSanitizer: {summary.group(1) if summary else kind}{who}{where}"
 
 
-def tsan_message(run: ShimRun, source: str, launch: Launch, names: list[str]) -> str:
-    """The ThreadSanitizer binary's race: on what, by which two threads, at which two lines."""
+def _element(launch: Launch, names, i: int, flat: int) -> str:
+    """`out[3, 4]` for element `flat` of argument i (its own shape), as a message names it."""
+    a = launch.args[i]
+    pname = names[i] if i < len(names) else f"argument {i}"
+    idx = np.unravel_index(flat, a.shape) if 0 <= flat < a.size else (flat,)
+    return f"{pname}[{', '.join(str(int(x)) for x in idx)}]"
+
+
+RACE_ADVICE_SHARED = ("Put a __syncthreads() after the tile is loaded (before any thread reads it) and another "
+                      "before it is overwritten")
+RACE_ADVICE_GLOBAL = "Threads that update the same element need an atomic (atomicAdd) or a reduction"
+
+
+def tsan_message(run: ShimRun, source: str, launch: Launch, names: list[str]) -> tuple[str, str, dict]:
+    """The ThreadSanitizer binary's race, (facts, advice, info): on what, by which two threads, at
+    which two lines."""
     err = run.stderr
     k = procs.launch_of(err)
     report = err[err.find("WARNING: ThreadSanitizer"):]
@@ -94,28 +112,72 @@ def tsan_message(run: ShimRun, source: str, launch: Launch, names: list[str]) ->
         return (f"line {lines[0]} `{source_line(source, lines[0])}`", lines[0]) if lines else ("an unknown line", None)
 
     loc = re.search(r"Location is (global|heap block)[^\n]*", report)
-    what = "memory"
+    what, info = "memory", {"kind": "race", "shared": False}
     if loc and loc.group(1) == "global":
         g = re.search(r"global '([^']+)'", loc.group(0))
         what = f"the __shared__ array `{g.group(1).split('::')[-1]}`" if g else "a __shared__ array"
+        info.update(shared=True, array=g.group(1).split("::")[-1] if g else None)
     elif first:
         addr = int(first.group(3), 16)
         for i, base, nbytes in _arg_table(err, k):
             if base <= addr < base + nbytes:
-                pname = names[i] if i < len(names) else f"argument {i}"
-                idx = (addr - base) // launch.args[i].itemsize
-                what = f"{pname}[{idx}] (global memory)"
+                flat = (addr - base) // launch.args[i].itemsize
+                what = f"{_element(launch, names, i, flat)} (global memory)"
+                info.update(array=names[i] if i < len(names) else f"argument {i}", index=flat)
     if first is None:
-        return "a data race found by ThreadSanitizer:\n" + report[:1500]
+        return "a data race found by ThreadSanitizer:\n" + report[:1500], "", info
     a_text, _ = at(first.group(5))
     text = (f"race found by ThreadSanitizer on {what}: {who(first.group(4))} "
             f"{first.group(2).lower()}s it at {a_text}")
+    info["writes"] = [first.group(2).lower() == "write"]
     if prev:
         p_text, _ = at(prev.group(4))
         text += f", while {who(prev.group(3))} {prev.group(2)}s it at {p_text}, with no __syncthreads() between"
-    if "shared" in what:
-        text += (". Put a __syncthreads() after the tile is loaded (before any thread reads it) and another "
-                 "before it is overwritten")
-    else:
-        text += ". Threads that update the same element need an atomic (atomicAdd) or a reduction"
-    return text
+        info["writes"].append(prev.group(2) == "write")
+    return text, RACE_ADVICE_SHARED if info["shared"] else RACE_ADVICE_GLOBAL, info
+
+
+def _thread_of(launch: Launch, gid: int) -> str:
+    """`thread (3, 1) of block (2, 0)` for the global linear thread index the runtime counts."""
+    per = int(np.prod(launch.block3))
+    b, t = divmod(gid, per)
+    def coords(v, ext):
+        out = []
+        for e in ext:
+            out.append(v % e)
+            v //= e
+        while len(out) > 1 and ext[len(out) - 1] == 1:
+            out.pop()
+        return str(out[0]) if len(out) == 1 else "(" + ", ".join(map(str, out)) + ")"
+    return f"thread {coords(t, launch.block3)} of block {coords(b, launch.grid3)}"
+
+
+def _line_at(binary, offset: str) -> int | None:
+    """The kernel.cu line of a code address in `binary` (addr2line), or None."""
+    tool = shutil.which("addr2line")
+    if not tool or not binary:
+        return None
+    try:
+        out = subprocess.run([tool, "-e", str(binary), offset], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(re.escape(SOURCE_NAME) + r":(\d+)", out)
+    return int(m.group(1)) if m else None
+
+
+def double_write_message(run: ShimRun, source: str, launches, names: list[str], binary=None):
+    """The count binary's report of two threads writing one element, as (facts, advice, info, launch)."""
+    m = re.search(r"@@DOUBLE_WRITE (\d+) (\d+) (\d+) (\d+) (\d+) (0x[0-9a-f]+)", run.stderr)
+    if not m:
+        return None
+    k, i, flat, g1, g2 = (int(x) for x in m.groups()[:5])
+    launch = launches[k]
+    line = _line_at(binary, m.group(6))
+    where = f" at line {line}: `{source_line(source, line)}`" if line else ""
+    elem = _element(launch, names, i, flat)
+    facts = (f"two threads write {elem}: {_thread_of(launch, g1)} and then {_thread_of(launch, g2)}{where} "
+             f"(on a GPU the two writes race, in whatever order the blocks run)")
+    info = {"kind": "double write", "array": names[i] if i < len(names) else f"argument {i}", "index": flat,
+            "shared": False, "writes": [True, True]}
+    return facts, "Each element should have one writer: check how the index is computed and the bounds guard", \
+        info, k
