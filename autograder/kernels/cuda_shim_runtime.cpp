@@ -26,6 +26,10 @@
 #include <thread>
 #include <unistd.h>
 #include <vector>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 extern "C" void cudashim_call(void* const* args);
 extern "C" __attribute__((weak)) void __sanitizer_set_death_callback(void (*)(void));
@@ -350,6 +354,30 @@ static void report_cuda_thread() {
                      t_blockIdx.y, t_blockIdx.z, t_threadIdx.x, t_threadIdx.y, t_threadIdx.z);
 }
 
+// Waiting without a lock: a lock (or libstdc++'s atomic wait, which counts its waiters with
+// read-modify-writes) would order one worker's finished work before another's start, and
+// ThreadSanitizer would then miss races between them. Each worker acquires only what the
+// launcher released, and reports its end with a release-only atomic.
+static unsigned load_acquire(const unsigned* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+
+static void sleep_while(unsigned* p, unsigned value) {
+    while (load_acquire(p) == value) {
+#ifdef __linux__
+        syscall(SYS_futex, p, FUTEX_WAIT_PRIVATE, value, nullptr, nullptr, 0);
+#else
+        std::this_thread::yield();
+#endif
+    }
+}
+
+static void wake_all(unsigned* p) {
+#ifdef __linux__
+    syscall(SYS_futex, p, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+#else
+    (void)p;
+#endif
+}
+
 // A pool of CUDA threads, created once per process (thread creation is the slow part under
 // ThreadSanitizer); each launch runs its blocks in order on the first blockDim threads.
 class Pool {
@@ -359,12 +387,9 @@ class Pool {
         for (unsigned t = 0; t < size; ++t) workers_.emplace_back([this, t] { worker(t); });
     }
     ~Pool() {
-        {
-            std::lock_guard<std::mutex> lock(m_);
-            quit_ = true;
-            ++generation_;
-            start_.notify_all();
-        }
+        __atomic_store_n(&quit_, true, __ATOMIC_RELAXED);
+        __atomic_store_n(&generation_, generation_ + 1, __ATOMIC_RELEASE);
+        wake_all(&generation_);
         for (auto& w : workers_) w.join();
     }
 
@@ -375,13 +400,10 @@ class Pool {
         const std::uint64_t blocks = (std::uint64_t)grid.x * grid.y * grid.z;
         const std::uint64_t first = std::min<std::uint64_t>(L.block_first, blocks);
         const std::uint64_t last = L.block_count ? std::min<std::uint64_t>(blocks, first + L.block_count) : blocks;
-        {
-            std::lock_guard<std::mutex> lock(m_);
-            g_blockDim = block;
-            g_gridDim = grid;
-            args_ = L.argp.data();
-            active_ = n;
-        }
+        g_blockDim = block;
+        g_gridDim = grid;
+        args_ = L.argp.data();
+        __atomic_store_n(&active_, n, __ATOMIC_RELAXED);   // read by idle workers too, unordered
         for (std::uint64_t b = first; b < last; ++b) {
             unsigned char* smem = static_cast<unsigned char*>(std::malloc(L.shared_mem ? L.shared_mem : 1));
             for (unsigned w = 0; w < (n + 31) / 32; ++w) {
@@ -390,23 +412,15 @@ class Pool {
                 g_warps[w].live = lanes == 32 ? 0xffffffffu : ((1u << lanes) - 1);
                 g_warps[w].arrived = 0;
             }
-            {
-                std::lock_guard<std::mutex> lock(m_);
-                g_dynamic_smem = smem;
-                g_barrier.reset((int)n);
-                block_idx_ = uint3{(unsigned)(b % grid.x), (unsigned)((b / grid.x) % grid.y),
-                                   (unsigned)(b / ((std::uint64_t)grid.x * grid.y))};
-                block_linear_ = (unsigned)b;
-                finished_.store(0, std::memory_order_relaxed);
-                ++generation_;
-                start_.notify_all();
-            }
-            for (;;) {
-                unsigned f = finished_.load(std::memory_order_acquire);
-                if (f == n) break;
-                finished_.wait(f, std::memory_order_acquire);
-            }
-            std::lock_guard<std::mutex> lock(m_);
+            g_dynamic_smem = smem;
+            g_barrier.reset((int)n);
+            block_idx_ = uint3{(unsigned)(b % grid.x), (unsigned)((b / grid.x) % grid.y),
+                               (unsigned)(b / ((std::uint64_t)grid.x * grid.y))};
+            block_linear_ = (unsigned)b;
+            __atomic_store_n(&finished_, 0u, __ATOMIC_RELAXED);
+            __atomic_store_n(&generation_, generation_ + 1, __ATOMIC_RELEASE);   // the block starts
+            wake_all(&generation_);
+            for (unsigned f; (f = load_acquire(&finished_)) != n;) sleep_while(&finished_, f);
             g_dynamic_smem = nullptr;
             std::free(smem);
         }
@@ -414,35 +428,29 @@ class Pool {
 
   private:
     void worker(unsigned t) {
-        unsigned long seen = 0;
+        unsigned seen = 0;
         for (;;) {
-            void* const* args;
-            unsigned n;
-            {
-                std::unique_lock<std::mutex> lock(m_);
-                start_.wait(lock, [&] { return generation_ != seen; });
-                seen = generation_;
-                if (quit_) return;
-                if (t >= active_) continue;
-                t_blockIdx = block_idx_;
-                const dim3 b = g_blockDim;
-                t_threadIdx = uint3{t % b.x, (t / b.x) % b.y, t / (b.x * b.y)};
-                t_tid = t;
+            sleep_while(&generation_, seen);
+            seen = load_acquire(&generation_);
+            if (__atomic_load_n(&quit_, __ATOMIC_RELAXED)) return;
+            const unsigned n = __atomic_load_n(&active_, __ATOMIC_RELAXED);
+            if (t >= n) continue;
+            t_blockIdx = block_idx_;
+            const dim3 b = g_blockDim;
+            t_threadIdx = uint3{t % b.x, (t / b.x) % b.y, t / (b.x * b.y)};
+            t_tid = t;
 #ifdef CUDASHIM_COUNT
-                t_gid = block_linear_ * active_ + t;
+            t_gid = block_linear_ * n + t;
 #endif
-                args = args_;
-                n = active_;
-            }
             name_thread();
             t_in_kernel = true;
-            cudashim_call(args);
+            cudashim_call(args_);
             t_in_kernel = false;
             thread_done();
             g_warps[t / 32].leave(t % 32);
             g_barrier.arrive_and_drop();
             // release only: the end of one thread's work orders nothing in another's
-            if (finished_.fetch_add(1, std::memory_order_release) + 1 == n) finished_.notify_all();
+            if (__atomic_add_fetch(&finished_, 1u, __ATOMIC_RELEASE) == n) wake_all(&finished_);
         }
     }
     static void name_thread() {
@@ -464,10 +472,8 @@ class Pool {
     unsigned size_;
     std::vector<std::thread> workers_;
     void* const* args_ = nullptr;
-    std::mutex m_;
-    std::condition_variable start_;
-    unsigned long generation_ = 0;
-    std::atomic<unsigned> finished_{0};
+    unsigned generation_ = 0;   // written by the launcher only (release), read by workers (acquire)
+    unsigned finished_ = 0;     // workers' ends of a block (release-only increments)
     unsigned active_ = 0;
     uint3 block_idx_{0, 0, 0};
     unsigned block_linear_ = 0;

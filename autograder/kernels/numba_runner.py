@@ -88,6 +88,9 @@ def _sim_error(info: dict, sources: dict, launch: Launch):
         who = f" by the thread blockIdx={_fmt3(info.get('block'))} threadIdx={_fmt3(info.get('thread'))}"
     where = _where(info, sources)
     label = launch.describe()
+    if info.get("thread") is not None:
+        info = dict(info, threads=[(info["block"], info["thread"])]
+                    + ([(info["other_block"], info["other_thread"])] if info.get("other_thread") else []))
     if info["kind"] == "oob":
         if "array" in info:
             idx = info["index"]

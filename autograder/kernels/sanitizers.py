@@ -130,11 +130,29 @@ def tsan_message(run: ShimRun, source: str, launch: Launch, names: list[str]) ->
     text = (f"race found by ThreadSanitizer on {what}: {who(first.group(4))} "
             f"{first.group(2).lower()}s it at {a_text}")
     info["writes"] = [first.group(2).lower() == "write"]
+    info["threads"] = [t for t in (_coords(thread_names.get(first.group(4), "")),
+                                   _coords(thread_names.get(prev.group(3) or "", "")) if prev else None) if t]
     if prev:
         p_text, _ = at(prev.group(4))
         text += f", while {who(prev.group(3))} {prev.group(2)}s it at {p_text}, with no __syncthreads() between"
         info["writes"].append(prev.group(2) == "write")
     return text, RACE_ADVICE_SHARED if info["shared"] else RACE_ADVICE_GLOBAL, info
+
+
+def _coords(thread_name: str):
+    """(block, thread) coordinates from a shim thread's name "b<block> t<thread>", or None."""
+    m = re.match(r"b([\d,]+) t([\d,]+)$", thread_name)
+    if not m:
+        return None
+    return tuple(int(x) for x in m.group(1).split(",")), tuple(int(x) for x in m.group(2).split(","))
+
+
+def _ids(launch: Launch, gid: int):
+    """(block, thread) coordinates of the runtime's global linear thread index."""
+    per = int(np.prod(launch.block3))
+    b, t = divmod(gid, per)
+    g, k = launch.grid3, launch.block3
+    return ((b % g[0], b // g[0] % g[1], b // (g[0] * g[1])), (t % k[0], t // k[0] % k[1], t // (k[0] * k[1])))
 
 
 def _thread_of(launch: Launch, gid: int) -> str:
@@ -178,6 +196,6 @@ def double_write_message(run: ShimRun, source: str, launches, names: list[str], 
     facts = (f"two threads write {elem}: {_thread_of(launch, g1)} and then {_thread_of(launch, g2)}{where} "
              f"(on a GPU the two writes race, in whatever order the blocks run)")
     info = {"kind": "double write", "array": names[i] if i < len(names) else f"argument {i}", "index": flat,
-            "shared": False, "writes": [True, True]}
+            "shared": False, "writes": [True, True], "threads": [_ids(launch, g1), _ids(launch, g2)]}
     return facts, "Each element should have one writer: check how the index is computed and the bounds guard", \
         info, k
