@@ -23,7 +23,7 @@ Pages, notebooks and chapters use the names below (`from autograder import kerne
 """
 from .arrays import gpu
 from .cases import (BLOCKS_2D, EXTREMES, TALL_BLOCKS, WIDE_BLOCKS, WIDE_INDEX, grid_1d, grid_2d, large_shape,
-                    large_size, off_multiple, owned, tail, with_extremes)
+                    large_size, off_multiple, owned, plan_1d, plan_2d, tail, with_extremes)
 from .checks import Case, CheckReport, check_kernel, compare_case, first_mismatch, kernel_name, need_name
 from .cuda_c import run_cuda_c
 from .errors import (ArgumentTypeError, KernelCompileError, KernelCrash, KernelError, KernelTimeout,
@@ -39,7 +39,7 @@ from .run import is_cuda_c, run_kernel
 
 __all__ = [
     "BLOCKS_2D", "EXTREMES", "TALL_BLOCKS", "WIDE_BLOCKS", "WIDE_INDEX", "grid_1d", "grid_2d", "large_shape",
-    "large_size", "off_multiple", "owned", "tail", "with_extremes", "index_width_hint", "one_writer_advice",
+    "large_size", "off_multiple", "owned", "plan_1d", "plan_2d", "tail", "with_extremes", "index_width_hint", "one_writer_advice",
     "matrix_cases", "vector_cases",
     "AccessCount", "ArgumentTypeError", "Case", "CheckReport", "DEFAULT_CC", "KernelCompileError", "KernelCrash", "KernelError",
     "KernelRun", "KernelTimeout", "Launch", "LaunchConfigError", "MAX_BLOCK_DIM", "MAX_GRID_DIM",

@@ -87,3 +87,47 @@ def grid_1d(n: int, tpb: int) -> int:
 def grid_2d(shape, block) -> tuple[int, int]:
     bx, by = dim3(block)[:2]
     return math.ceil(shape[1] / bx), math.ceil(shape[0] / by)
+
+
+def plan_1d(rng: np.random.Generator, choices=(32, 64, 96, 128, 256), max_n: int = 900,
+            large: bool = True) -> list[tuple[int, int]]:
+    """(n, threads per block) launches of a 1-D elementwise check, drawn so that every known bug
+    fails: two different block sizes (a hard-coded blockDim matches one at most), for each one a
+    size below a block, an exact multiple and one past it (a missing guard, a block-local index),
+    a random one; and a size past 65,536 (a 16-bit index)."""
+    t1, t2 = (int(t) for t in rng.choice(choices, size=2, replace=False))
+    plan = []
+    for t in (t1, t2):
+        k = int(rng.integers(1, 4))
+        plan += [(int(rng.integers(1, t)) if t > 1 else 1, t), (k * t, t), (k * t + 1, t),
+                 (off_multiple(rng, 2, max_n, t), t)]
+    if large:
+        plan.append((large_size(rng, t1), t1))
+    return plan
+
+
+def plan_2d(rng: np.random.Generator, limit: int, large: bool = True) -> list[tuple[tuple[int, int], tuple]]:
+    """((rows, cols), block) launches of a 2-D elementwise check, every known bug failing on each
+    draw: a wide block on a matrix with more rows than the block (a row computed with
+    blockDim.x leaves rows unwritten), a tall block on one with more columns (a column computed
+    with blockDim.y), a tall matrix narrower than a wide block (rows and columns swapped), a
+    square one; no side a multiple of its block's (a missing or flattened guard), and a matrix
+    past 65,536 elements (a 16-bit index). `limit`: the largest side (small for the simulator)."""
+    def pick(blocks, fits):
+        ok = [b for b in blocks if fits(b)]
+        return tuple(int(v) for v in ok[int(rng.integers(len(ok)))])
+
+    wide = pick(WIDE_BLOCKS, lambda b: b[1] + 1 < limit)
+    tall = pick(TALL_BLOCKS, lambda b: b[0] + 1 < limit)
+    swap = pick(WIDE_BLOCKS, lambda b: b[0] + 1 < limit and b[0] > 2)
+    side = off_multiple(rng, 3, limit, 4)
+    plan = [
+        ((side, side), pick(BLOCKS_2D, lambda b: side % b[0] and side % b[1])),
+        ((off_multiple(rng, wide[1] + 1, limit, wide[1]), off_multiple(rng, 2, limit, wide[0])), wide),
+        ((off_multiple(rng, 2, limit, tall[1]), off_multiple(rng, tall[0] + 1, limit, tall[0])), tall),
+        ((off_multiple(rng, swap[0] + 1, limit, swap[1]), int(rng.integers(1, swap[0]))), swap),
+    ]
+    if large:
+        block = tuple(int(v) for v in WIDE_BLOCKS[int(rng.integers(len(WIDE_BLOCKS)))])
+        plan.append((large_shape(rng, block), block))
+    return plan

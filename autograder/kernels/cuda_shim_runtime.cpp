@@ -26,6 +26,9 @@
 #include <thread>
 #include <unistd.h>
 #include <vector>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#endif
 #ifdef __linux__
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -299,9 +302,33 @@ unsigned warp_active() {
 struct Arg {
     int kind = 0;  // 0: array (pointer), 1: scalar
     std::size_t nbytes = 0, itemsize = 1;
-    unsigned char* data = nullptr;  // arrays: malloc'ed with exactly nbytes, so ASan sees overflows
+    unsigned char* data = nullptr;  // arrays: exactly nbytes, between two poisoned guard zones
+    unsigned char* raw = nullptr;
     unsigned char scalar[16] = {0};
 };
+
+// An array with a guard zone before and after it (as large as the array, and 4 KiB more),
+// poisoned under AddressSanitizer: an index that overshoots lands there and is reported, never
+// in another allocation it would silently corrupt (which would crash some other thread later).
+static std::size_t guard_bytes(std::size_t nbytes) { return ((nbytes + 4096 + 63) / 64) * 64; }
+
+static void allocate(Arg& a) {
+    const std::size_t g = guard_bytes(a.nbytes);
+    a.raw = static_cast<unsigned char*>(std::malloc(a.nbytes + 2 * g));
+    a.data = a.raw + g;
+#ifdef __SANITIZE_ADDRESS__
+    ASAN_POISON_MEMORY_REGION(a.raw, g);
+    ASAN_POISON_MEMORY_REGION(a.data + a.nbytes, g);
+#endif
+}
+
+static void release(Arg& a) {
+#ifdef __SANITIZE_ADDRESS__
+    ASAN_UNPOISON_MEMORY_REGION(a.raw, a.nbytes + 2 * guard_bytes(a.nbytes));
+#endif
+    std::free(a.raw);
+    a.raw = a.data = nullptr;
+}
 
 struct Launch {
     unsigned grid[3] = {1, 1, 1};
@@ -330,7 +357,7 @@ static Launch read_launch(const char* path) {
         a.nbytes = head[1];
         a.itemsize = head[2] ? head[2] : 1;
         if (a.kind == 0) {
-            a.data = static_cast<unsigned char*>(std::malloc(a.nbytes ? a.nbytes : 1));
+            allocate(a);
             if (a.nbytes && std::fread(a.data, 1, a.nbytes, f) != a.nbytes) fail("short argument file");
         } else {
             if (a.nbytes > sizeof a.scalar || std::fread(a.scalar, 1, a.nbytes, f) != a.nbytes) fail("bad scalar");
@@ -537,7 +564,7 @@ int main(int argc, char** argv) {
 #endif
         write_outputs(L, argv[2 * k + 2]);
         for (auto& a : L.args)
-            if (a.kind == 0) std::free(a.data);
+            if (a.kind == 0) release(a);
         std::fprintf(stderr, "@@DONE %zu\n", k);
         std::fflush(stderr);
     }

@@ -91,40 +91,69 @@ def matrix_hint(case, idx, got) -> str:
     return ""
 
 
-def _owner(launch, block, thread) -> tuple[int, int]:
-    """(row, col) a thread owns under the 2-D mapping (x along columns); (0, i) for 1-D."""
+def _mappings(launch):
+    """(row, col) a thread computes under the intended 2-D mapping and under known wrong ones."""
     (bdx, bdy, _) = launch.block3
-    b, t = dim3(block), dim3(thread)
-    return b[1] * bdy + t[1], b[0] * bdx + t[0]
+    return {
+        "right": lambda b, t: (b[1] * bdy + t[1], b[0] * bdx + t[0]),
+        "row_bdx": lambda b, t: (b[1] * bdx + t[1], b[0] * bdx + t[0]),
+        "col_bdy": lambda b, t: (b[1] * bdy + t[1], b[0] * bdy + t[0]),
+        "swapped": lambda b, t: (b[0] * bdx + t[0], b[1] * bdy + t[1]),
+    }
+
+
+ADVICE_2D = {
+    "row_bdx": "Both threads compute this element when the row is computed with blockDim.x: row = blockIdx.y * "
+               "blockDim.y + threadIdx.y (the block here is {bx} x {by}, so blockDim.x is not blockDim.y)",
+    "col_bdy": "Both threads compute this element when the column is computed with blockDim.y: col = blockIdx.x * "
+               "blockDim.x + threadIdx.x (the block here is {bx} x {by})",
+    "swapped": "Both threads compute this element when rows and columns are swapped: x (threadIdx.x, blockIdx.x) "
+               "should walk along the columns, y along the rows",
+}
+
+
+def _element_of(info, shape):
+    idx = info.get("index")
+    if idx is None:
+        return None
+    if isinstance(idx, (tuple, list)) and len(idx) == len(shape):
+        return tuple(int(i) for i in idx)
+    flat = int(idx[0] if isinstance(idx, (tuple, list)) else idx)
+    return tuple(int(i) for i in np.unravel_index(flat, shape)) if 0 <= flat < int(np.prod(shape)) else None
 
 
 def one_writer_advice(case, err) -> str | None:
-    """Advice for a race or an out-of-bounds access in a kernel where each element has one owner."""
+    """Advice for a race or an out-of-bounds access in a kernel where each element has one owner:
+    which mapping of threads to elements makes the two threads involved meet on this element."""
     info = err.info or {}
     if info.get("shared"):
         return None
     out = [a for i, a in enumerate(case.launch.args) if i in case.expected and isinstance(a, np.ndarray)]
     shape = out[0].shape if out else ()
-    threads = info.get("threads") or []
+    threads = [(dim3(b), dim3(t)) for b, t in info.get("threads") or []]
+    if len(threads) == 2 and threads[0][1] == threads[1][1] and threads[0][0] != threads[1][0]:
+        t = threads[0][1]
+        shown = str(t[0]) if len(shape) < 2 else f"({t[0]}, {t[1]})"
+        return (f"Thread {shown} of two blocks reached the same element: every block works on the same "
+                f"elements. The global index must include the block: blockIdx.x * blockDim.x + threadIdx.x"
+                + (" for the column, blockIdx.y * blockDim.y + threadIdx.y for the row" if len(shape) == 2 else ""))
     if len(shape) == 2 and threads:
         rows, cols = shape
+        maps, elem = _mappings(case.launch), _element_of(info, shape)
+        if elem is not None and len(threads) == 2:
+            for key, text in ADVICE_2D.items():
+                if all(maps[key](b, t) == elem for b, t in threads) and \
+                        not all(maps["right"](b, t) == elem for b, t in threads):
+                    return text.format(bx=case.launch.block3[0], by=case.launch.block3[1])
         for block, thread in threads:
-            r, c = _owner(case.launch, block, thread)
-            if c >= cols or r >= rows:
-                return (f"The thread of block {tuple(dim3(block)[:2])}, thread {tuple(dim3(thread)[:2])} owns "
-                        f"element ({r}, {c}), outside the {rows} x {cols} matrix, and still wrote: the guard must "
-                        f"test row < rows and col < cols, each against its own bound (a guard on the flattened "
-                        f"index row * cols + col < rows * cols lets a thread past the last column through, onto "
-                        f"the next row's element)")
+            r, c = maps["right"](block, thread)
+            if (c >= cols or r >= rows) and (elem is None or r * cols + c == elem[0] * cols + elem[1]):
+                return (f"The thread of block {tuple(block[:2])}, thread {tuple(thread[:2])} owns element ({r}, {c}), "
+                        f"outside the {rows} x {cols} matrix, and still wrote: the guard must test row < rows and "
+                        f"col < cols, each against its own bound (a guard on the flattened index row * cols + col < "
+                        f"rows * cols lets a thread past the last column through, onto the next row's element)")
     if info.get("kind") == "oob":
         return None
-    if len(threads) == 2 and dim3(threads[0][1]) == dim3(threads[1][1]) and dim3(threads[0][0]) != dim3(threads[1][0]):
-        t = dim3(threads[0][1])
-        shown = str(t[0]) if len(shape) < 2 else f"({t[0]}, {t[1]})"
-        return (f"Thread {shown} of two blocks reached the same element: every "
-                f"block works on the same elements. The global index must include the block: blockIdx.x * "
-                f"blockDim.x + threadIdx.x" + ("" if len(shape) != 2 else " for the column, blockIdx.y * blockDim.y "
-                                               "+ threadIdx.y for the row"))
     if len(shape) == 2:
         return ("Each element should be written by one thread, and two threads reached this one: check how row "
                 "and col are computed (row = blockIdx.y * blockDim.y + threadIdx.y, col = blockIdx.x * blockDim.x "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -128,8 +129,12 @@ def _sim_error(info: dict, sources: dict, launch: Launch):
             f"(no shuffles, votes or syncwarp), so this kernel cannot be checked on a CPU. Run the check on a "
             f"GPU, or write the reduction with a shared array and cuda.syncthreads()", backend=SIM_BACKEND,
             launch=label, info=info)
+    advice = ""
+    if info.get("type") == "OverflowError" and re.search(r"int(8|16)\b", str(info.get("message"))):
+        advice = ("An index past 65,535 does not fit a 16-bit integer (a GPU would wrap it around silently and "
+                  "write the wrong element): keep indices in the default integer type")
     return KernelCrash(f"the kernel raised {info.get('type', 'an error')}: {info.get('message')}{who}{where}",
-                       backend=SIM_BACKEND, launch=label, info=info)
+                       backend=SIM_BACKEND, launch=label, info=info, advice=advice)
 
 
 def _split(launches: list[Launch], workers: int) -> list[list[int]]:

@@ -106,10 +106,11 @@ def _numpy_for(p: Param) -> str | None:
 
 
 def _advice(p: Param, kind: str, size: int, what: str, want: tuple[str, int]) -> str:
-    want = {("i", 4): "int", ("i", 8): "long long", ("f", 4): "float", ("f", 8): "double",
+    fits = {("i", 4): "int", ("i", 8): "long long", ("f", 4): "float", ("f", 8): "double",
             ("b", 1): "bool", ("i", 2): "short", ("i", 1): "char"}.get((kind, size), "the matching type")
     text = (f"`{p.text}` receives {what}, {size} byte{'s' * (size != 1)}, and would read it as "
-            f"{'a floating-point number of ' if want[0] == 'f' else ''}{want[1]} bytes on a GPU: declare `{want} {p.name}`")
+            f"{'a floating-point number of ' if want[0] == 'f' else ''}{want[1]} bytes on a GPU: declare "
+            f"`{fits} {p.name}`")
     np_type = _numpy_for(p)
     return text + (f", or pass {np_type}({p.name})" if np_type else "")
 

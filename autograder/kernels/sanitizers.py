@@ -52,12 +52,14 @@ def asan_message(run: ShimRun, source: str, launch: Launch, names: list[str]) ->
     who = f" by the thread {thread.group(1)}" if thread else ""
     verb = {"READ": "read", "WRITE": "write"}.get(access.group(1), "access") if access else "access"
     # A kernel frees nothing, so "use-after-free" means the access landed past its array in a chunk the
-    # launcher freed earlier (another launch's array, a block's shared memory): out of bounds all the same.
+    # launcher freed earlier (another launch's array, a block's shared memory): out of bounds all the same;
+    # "use-after-poison" is the launcher's guard zone around each array.
     if access and kind in ("heap-buffer-overflow", "global-buffer-overflow", "stack-buffer-overflow",
-                           "heap-use-after-free"):
+                           "heap-use-after-free", "use-after-poison"):
         addr = int(access.group(3), 16)
         for i, base, nbytes in _arg_table(err, k):
-            if base - 4096 <= addr < base + nbytes + 4096:
+            guard = nbytes + 4096 + 64     # the launcher's poisoned zones around each array
+            if base - guard <= addr < base + nbytes + guard:
                 a = launch.args[i]
                 idx = (addr - base) // a.itemsize
                 pname = names[i] if i < len(names) else f"argument {i}"

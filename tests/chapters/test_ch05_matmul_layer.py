@@ -104,7 +104,7 @@ def test_simulator_counts_reads_per_output():
 
 # ---------------------------------------------------------------- wrong answers fail for their reason
 @pytest.mark.parametrize("kernel, name, message", [
-    (naive_swapped, None, r"A 2x7 @ B 7x9.*C\[0, 8\].*never written.*are rows and columns swapped"),
+    (naive_swapped, None, r"A 20x3 @ B 3x9.*C\[16, 0\].*never written.*rows and columns swapped"),
     (naive_no_guard, None, r"out-of-bounds"),
     (NO_GUARD_TILED_C, "matmul_tiled", r"AddressSanitizer|out-of-bounds"),
 ])
