@@ -259,6 +259,13 @@ def plan_guarded(hidden: bool = False, seed: int | None = None):
     return [(n, math.ceil(n / t), t) for n, t in plan]
 
 
+def _check(kernel, name, launches, seed, what, advice, verbose):
+    rng = np.random.default_rng(seed)
+    return kernels.check_kernel(kernel, lambda size: _scale_shift_cases(kernel, launches, rng),
+                                check_name=f"{what} ({kernels.kernel_name(kernel, name)})", name=name,
+                                hint=_stride_hint, verbose=verbose, advice=advice, single_writer=True)
+
+
 def check_guarded(kernel, name=None, hidden=False, verbose=True, seed=None):
     """One thread per element with the guard: x[i] = 2 * x[i] + 1, blocks = ceil(n / threads).
 
@@ -266,12 +273,8 @@ def check_guarded(kernel, name=None, hidden=False, verbose=True, seed=None):
     block, so a kernel without `if i < n` touches x past its end and fails with that index.
     """
     kernels.need_name(kernel, name, "check_guarded")
-    launches = plan_guarded(hidden, seed)
-    rng = np.random.default_rng(seed)
-    return kernels.check_kernel(kernel, lambda size: _scale_shift_cases(kernel, launches, rng),
-                                check_name=f"guarded kernel ({kernels.kernel_name(kernel, name)})", name=name,
-                                hint=_stride_hint, verbose=verbose, advice=kernels.one_writer_advice,
-                                single_writer=True)
+    return _check(kernel, name, plan_guarded(hidden, seed), seed, "guarded kernel", kernels.one_writer_advice,
+                  verbose)
 
 
 def plan_grid_stride(hidden: bool = False, seed: int | None = None):
@@ -296,12 +299,7 @@ def check_grid_stride(kernel, name=None, hidden=False, verbose=True, seed=None):
     grids whose size does not divide n, must cover every element once.
     """
     kernels.need_name(kernel, name, "check_grid_stride")
-    launches = plan_grid_stride(hidden, seed)
-    rng = np.random.default_rng(seed)
-    return kernels.check_kernel(kernel, lambda size: _scale_shift_cases(kernel, launches, rng),
-                                check_name=f"grid-stride loop ({kernels.kernel_name(kernel, name)})",
-                                name=name, hint=_stride_hint, verbose=verbose, advice=_stride_advice,
-                                single_writer=True)
+    return _check(kernel, name, plan_grid_stride(hidden, seed), seed, "grid-stride loop", _stride_advice, verbose)
 
 
 # ---------------------------------------------------------------- the GPU figures

@@ -97,7 +97,7 @@ def _sanitized(source, name, launches, timeout, sanitizers, backend_label, count
         first = order[0]
         outputs = [shim.read_outputs(tmp / f"out{j}_{first}.bin", L) for j, L in enumerate(launches)]
         printed = runs[first].stdout
-    accesses = shim.counts(runs["count"].stderr, launches, names) if "count" in runs else [None] * len(launches)
+    accesses = sanitizer_reports.counts(runs["count"].stderr, launches, names) if "count" in runs else [None] * len(launches)
     used = [k for k in order if k != "count"]
     note = "checked under " + " and ".join(NAMES[k] for k in used)
     info = {"stdout": printed, "times": {k: round(r.elapsed, 2) for k, r in runs.items()}, "skipped": skipped}

@@ -12,6 +12,17 @@ few seconds the runner times a kernel that does nothing on the same launches, an
 times that. A launch may run only some of its blocks (`Launch.blocks`), so that a grid past
 65,536 threads costs a few blocks' worth.
 
+What the CPU path detects (each with the thread, the index and the kernel's line): an index
+outside an array, per axis (so a flattened guard that lets a thread past the last column
+through is caught, though a GPU would silently write the next row); a read of an element that
+another thread wrote without a barrier between (in the block, or in another block); a write
+over another thread's read of a shared element in the same barrier interval; two threads
+writing one element (in the same block and interval always; across blocks with
+`single_writer`, as the elementwise checks ask); what a GPU cannot compile (the PTX child);
+a kernel that never ends (the scaled limit). What it does not: a read before another block's
+write (blocks run in order), races through atomics' neighbours, anything timing-dependent on
+a GPU, warp-level behaviour.
+
 Known limitations: the simulator runs about 0.5 ms per CUDA thread, so keep CPU launches to a
 few thousand threads; it has no warp-level operations (cuda.shfl_*_sync, ballot_sync,
 syncwarp...): a kernel using them is checked on a GPU only, and the CPU says so.

@@ -1,4 +1,4 @@
-"""What AddressSanitizer and ThreadSanitizer reported on the CUDA C shim, told to the student.
+"""What AddressSanitizer, ThreadSanitizer and the counter reported on the CUDA C shim, told to the student.
 
 A sanitizer's report names addresses, C++ frames and host threads. The shim's launcher prints
 what maps them back (`@@LAUNCH k`, `@@ARG i address bytes`, `@@CUDA_THREAD blockIdx=..
@@ -14,12 +14,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from typing import Sequence
 
 import numpy as np
 
 from . import procs
 from .errors import source_line
-from .launch import Launch
+from .launch import AccessCount, Launch
 from .nvrtc import SOURCE_NAME
 from .shim import ShimRun
 
@@ -201,3 +202,22 @@ def double_write_message(run: ShimRun, source: str, launches, names: list[str], 
             "shared": False, "writes": [True, True], "threads": [_ids(launch, g1), _ids(launch, g2)]}
     return facts, "Each element should have one writer: check how the index is computed and the bounds guard", \
         info, k
+
+
+def counts(stderr: str, launches: Sequence[Launch], names: Sequence[str]) -> list[AccessCount | None]:
+    """The "count" binary's figures per launch: element reads and writes per array, and more."""
+    out: list[AccessCount | None] = [None] * len(launches)
+    for k, L in enumerate(launches):
+        acc = AccessCount()
+        for i, r, w in re.findall(rf"@@ACC {k} (\d+) (\d+) (\d+)", stderr):
+            i = int(i)
+            name = names[i] if i < len(names) else f"argument {i}"
+            if int(r):
+                acc.reads[name] = int(r)
+            if int(w):
+                acc.writes[name] = int(w)
+        m = re.search(rf"@@PERTHREAD {k} (\d+) (\d+) (\d+) (\d+)", stderr)
+        if m:
+            acc.max_reads_per_thread, acc.max_writes_per_thread, acc.threads, acc.barriers = map(int, m.groups())
+            out[k] = acc
+    return out

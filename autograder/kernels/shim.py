@@ -31,7 +31,7 @@ import numpy as np
 
 from . import procs
 from .errors import source_line
-from .launch import AccessCount, Launch
+from .launch import Launch
 from .nvrtc import SOURCE_NAME
 from .params import declared
 from .toolchain import cache_dir, cxx_compiler, cxx_version
@@ -266,25 +266,6 @@ def read_outputs(path: Path, launch: Launch) -> list:
             pos += n
         else:
             out.append(None)
-    return out
-
-
-def counts(stderr: str, launches: Sequence[Launch], names: Sequence[str]) -> list[AccessCount | None]:
-    """The "count" binary's figures per launch: element reads and writes per array, and more."""
-    out: list[AccessCount | None] = [None] * len(launches)
-    for k, L in enumerate(launches):
-        acc = AccessCount()
-        for i, r, w in re.findall(rf"@@ACC {k} (\d+) (\d+) (\d+)", stderr):
-            i = int(i)
-            name = names[i] if i < len(names) else f"argument {i}"
-            if int(r):
-                acc.reads[name] = int(r)
-            if int(w):
-                acc.writes[name] = int(w)
-        m = re.search(rf"@@PERTHREAD {k} (\d+) (\d+) (\d+) (\d+)", stderr)
-        if m:
-            acc.max_reads_per_thread, acc.max_writes_per_thread, acc.threads, acc.barriers = map(int, m.groups())
-            out[k] = acc
     return out
 
 

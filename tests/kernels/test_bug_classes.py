@@ -77,3 +77,71 @@ def test_every_bug_class_fails_on_every_hidden_draw(check, lang):
         for bug in bugs:
             assert km.rejected(bug, lang, hidden, seed), f"{bug.id} ({lang}) passes the draw hidden={hidden}, seed={seed}"
         assert km.rejected(good, lang, hidden, seed) is None, f"the right kernel's model fails seed {seed}"
+
+
+# ---------------------------------------------------------------- right kernels written other ways pass
+CORRECT = [
+    ("ch02_first_kernels.check_vector_add", None, "@cuda.jit\ndef add(a, b, out):\n"
+     "    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):\n        out[i] = a[i] + b[i]\n"),
+    ("ch02_first_kernels.check_vector_add", "vector_add",
+     'extern "C" __global__ void vector_add(const float* __restrict__ a, const float* __restrict__ b,\n'
+     '                                      float* __restrict__ out, int n) {\n'
+     '    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)\n'
+     '        out[i] = __ldg(&a[i]) + __ldg(&b[i]);\n}'),
+    ("ch04_2d_grids.check_matrix_add", "matrix_add",
+     'extern "C" __global__ void matrix_add(const float* A, const float* B, float* out, int rows, int cols) {\n'
+     '    for (int r = blockIdx.y * blockDim.y + threadIdx.y; r < rows; r += blockDim.y * gridDim.y)\n'
+     '        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += blockDim.x * gridDim.x)\n'
+     '            out[(size_t)r * cols + c] = A[(size_t)r * cols + c] + B[(size_t)r * cols + c];\n}'),
+    ("ch04_2d_grids.check_sigmoid", "sigmoid_2d",
+     '__device__ float sigmoid(float v) { return __fdividef(1.0f, 1.0f + __expf(-v)); }\n'
+     'extern "C" __global__ void sigmoid_2d(const float* x, float* out, int rows, int cols) {\n'
+     '    int col = blockIdx.x * blockDim.x + threadIdx.x, row = blockIdx.y * blockDim.y + threadIdx.y;\n'
+     '    if (row < rows && col < cols) out[row * cols + col] = sigmoid(x[row * cols + col]);\n}'),
+    ("ch04_2d_grids.check_sigmoid", None, "@cuda.jit(device=True)\ndef stable(v):\n    if v >= 0:\n"
+     "        return 1.0 / (1.0 + math.exp(-v))\n    e = math.exp(v)\n    return e / (1.0 + e)\n\n\n"
+     "@cuda.jit\ndef sig(x, out):\n    col, row = cuda.grid(2)\n    if row < out.shape[0] and col < out.shape[1]:\n"
+     "        out[row, col] = stable(x[row, col])\n"),
+    ("ch05_matmul_layer.check_naive", "matmul_naive",
+     'extern "C" __global__ void matmul_naive(const float* A, const float* B, float* C, int M, int K, int N) {\n'
+     '    int col = blockIdx.x * blockDim.x + threadIdx.x, row = blockIdx.y * blockDim.y + threadIdx.y;\n'
+     '    if (row >= M || col >= N) return;\n    double acc = 0.0;\n#pragma unroll 4\n'
+     '    for (int k = 0; k < K; ++k) acc = fma((double)A[row * K + k], (double)B[k * N + col], acc);\n'
+     '    C[row * N + col] = (float)acc;\n}'),
+    ("ch05_matmul_layer.check_naive", None, "@cuda.jit\ndef mm(A, B, C):\n    col, row = cuda.grid(2)\n"
+     "    if row < C.shape[0] and col < C.shape[1]:\n        acc = float64(0.0)\n"
+     "        for k in range(A.shape[1]):\n            acc += float64(A[row, k]) * B[k, col]\n        C[row, col] = acc\n"),
+    ("ch05_matmul_layer.check_tiled_c", "matmul_tiled", '''
+template <int T> __device__ __forceinline__ float tile_dot(const float (*As)[T], const float (*Bs)[T], int ty, int tx) {
+    float acc = 0.0f;
+#pragma unroll
+    for (int k = 0; k < T; ++k) acc = fmaf(As[ty][k], Bs[k][tx], acc);
+    return acc;
+}
+extern "C" __global__ void __launch_bounds__(256) matmul_tiled(const float* __restrict__ A, const float* __restrict__ B,
+                                                               float* __restrict__ C, int M, int K, int N) {
+    __shared__ float As[16][16], Bs[16][16];
+    int tx = threadIdx.x, ty = threadIdx.y, row = blockIdx.y * 16 + ty, col = blockIdx.x * 16 + tx;
+    float acc = 0.0f;
+    for (int t = 0; t < K; t += 16) {
+        As[ty][tx] = (row < M && t + tx < K) ? __ldg(&A[row * K + t + tx]) : 0.0f;
+        Bs[ty][tx] = (col < N && t + ty < K) ? __ldg(&B[(t + ty) * N + col]) : 0.0f;
+        __syncthreads();
+        acc += tile_dot<16>(As, Bs, ty, tx);
+        __syncthreads();
+    }
+    if (row < M && col < N) C[row * N + col] = acc;
+}'''),
+]
+
+
+@pytest.mark.parametrize("check, name, kernel", CORRECT, ids=[f"{c.split('.')[-1]}-{n or 'numba'}-{i}"
+                                                              for i, (c, n, _) in enumerate(CORRECT)])
+def test_right_kernels_written_other_ways_pass(check, name, kernel):
+    mod, fn = check.split(".")
+    check_fn = getattr(importlib.import_module(f"autograder.{mod}"), fn)
+    for hidden in (False, True):
+        if fn == "check_vector_add":
+            check_fn(kernel, name=name, hidden=hidden, seed=7)
+        else:
+            check_fn(kernel, name=name, hidden=hidden, seed=7, verbose=False)
