@@ -8,7 +8,9 @@ notebook, run on the solution's own kernels: "cold" is the first check of a new 
 CUDA C source gets a fresh comment, so NVRTC and the shim's builds run again; a Numba kernel's
 first check in this process), "warm" the same line again. Then the totals per chapter, the
 first CUDA C check on an empty cache (the shim's runtime objects built too), and the seconds
-from the start of a check to the report of a kernel that never ends (CUDA C and Numba).
+from the start of a check to the report of a kernel that never ends (CUDA C and Numba). Beside
+each time, the CPU seconds it cost (this process and its children): on a busy machine, the
+figure to read (a quiet 2-core machine needs about half of it, or the longest single step).
 The device probe a notebook's setup cell makes (it imports torch) is timed apart, first.
 Numbers depend on the machine and its load: run it on a quiet machine, and say which.
 """
@@ -18,6 +20,7 @@ import argparse
 import linecache
 import os
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -78,9 +81,20 @@ def renew_sources(ns: dict) -> None:
             ns[k] = re.sub(r"\n// bench [0-9a-f]+\n$", "", v) + f"\n// bench {tag}\n"
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children: on a loaded machine, what a check
+    costs (a quiet 2-core machine needs at least half of it in wall time)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+CPU: list = []
+
+
 def timed(stmt: str, ns: dict) -> float:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     exec(stmt, ns)
+    CPU.append(cpu_seconds() - c0)
     return time.perf_counter() - t0
 
 
@@ -100,7 +114,7 @@ def bench_chapter(slug: str, rows: list, most: int | None = None) -> tuple[float
         warm = timed(stmt, ns)
         cold_total += cold
         warm_total += warm
-        rows.append((slug[:4], gid, "hidden" if hidden else "visible", cold, warm))
+        rows.append((slug[:4], gid, "hidden" if hidden else "visible", cold, warm, CPU[-2], CPU[-1]))
     return cold_total, warm_total
 
 
@@ -149,9 +163,9 @@ def main() -> None:
     for slug in wanted:
         totals[slug] = bench_chapter(slug, rows, args.lines)
         print(f"  {slug}: done", flush=True)
-    print(f"\n{'chapter':8} {'cell':22} {'draw':8} {'cold s':>8} {'warm s':>8}")
-    for ch, gid, draw, cold, warm in rows:
-        print(f"{ch:8} {gid:22} {draw:8} {cold:8.2f} {warm:8.2f}")
+    print(f"\n{'chapter':8} {'cell':22} {'draw':8} {'cold s':>8} {'warm s':>8} {'cold cpu s':>11} {'warm cpu s':>11}")
+    for ch, gid, draw, cold, warm, ccpu, wcpu in rows:
+        print(f"{ch:8} {gid:22} {draw:8} {cold:8.2f} {warm:8.2f} {ccpu:11.2f} {wcpu:11.2f}")
     print(f"\n{'chapter':24} {'cold s':>8} {'warm s':>8}")
     for slug, (cold, warm) in totals.items():
         print(f"{slug:24} {cold:8.1f} {warm:8.1f}")
