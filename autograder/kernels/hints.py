@@ -91,6 +91,12 @@ def matrix_hint(case, idx, got) -> str:
     return ""
 
 
+def _coord(v) -> tuple[int, int, int]:
+    """A block or thread index as (x, y, z): missing components are 0 (dim3 fills extents with 1)."""
+    t = tuple(int(x) for x in (v if isinstance(v, (tuple, list)) else (v,)))
+    return t + (0,) * (3 - len(t))
+
+
 def _mappings(launch):
     """(row, col) a thread computes under the intended 2-D mapping and under known wrong ones."""
     (bdx, bdy, _) = launch.block3
@@ -130,7 +136,7 @@ def one_writer_advice(case, err) -> str | None:
         return None
     out = [a for i, a in enumerate(case.launch.args) if i in case.expected and isinstance(a, np.ndarray)]
     shape = out[0].shape if out else ()
-    threads = [(dim3(b), dim3(t)) for b, t in info.get("threads") or []]
+    threads = [(_coord(b), _coord(t)) for b, t in info.get("threads") or []]
     if len(threads) == 2 and threads[0][1] == threads[1][1] and threads[0][0] != threads[1][0]:
         t = threads[0][1]
         shown = str(t[0]) if len(shape) < 2 else f"({t[0]}, {t[1]})"
