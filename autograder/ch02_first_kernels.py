@@ -14,7 +14,6 @@ passed (a `double alpha` fed np.float32) is refused before the kernel runs.
 """
 from __future__ import annotations
 
-import math
 import random
 import statistics
 import time

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .cases import BLOCKS_2D, WIDE_INDEX, grid_1d, grid_2d, large_shape, large_size, owned, tail, with_extremes
+from .cases import BLOCKS_2D, WIDE_INDEX, grid_1d, grid_2d, large_size, owned, tail, with_extremes
 from .checks import Case, CheckReport, check_kernel, kernel_name
 from .hints import matrix_hint, one_writer_advice, vector_hint
 from .launch import AccessCount, Launch, dim3, validate_launch
