@@ -7,6 +7,11 @@ thread that started it dies, so a killed notebook kernel leaves no kernel binary
 new session alone escapes a killed parent's group). A child writes `@@LAUNCH k` on stderr as
 it starts launch k, so that a child killed on time still says which launch never ended.
 
+A kernel's time limit is scaled to the machine (`Limit`): a run still going after a floor of a
+few seconds makes the runner time a reference (the same launches of a kernel that does
+nothing), and the run may go on to `factor` times that, so that a busy machine does not fail a
+slow right kernel while an endless loop is reported in seconds.
+
 Known limitations: the parent-death signal is Linux only; elsewhere a child outlives a parent
 killed by SIGKILL until its own time limit, which the child does not enforce.
 """
@@ -17,7 +22,10 @@ import re
 import signal
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .. import isolation
 
@@ -61,3 +69,47 @@ def wait(proc: subprocess.Popen, timeout: float) -> tuple[str, str, bool]:
             proc.kill()
         out, err = proc.communicate()
         return out, err, True
+
+
+@dataclass
+class Limit:
+    """A time limit of max(floor, factor * reference seconds), at most `ceiling`. `reference()`
+    runs only when a run is still going at the floor, and once per Limit."""
+    floor: float
+    ceiling: float
+    factor: float = 10.0
+    reference: Callable[[], float] | None = None
+    measured: float | None = None
+
+    def seconds(self) -> float:
+        if self.reference is not None and self.measured is None:
+            self.measured = self.reference()
+        scaled = self.factor * self.measured if self.measured is not None else 0.0
+        return min(self.ceiling, max(self.floor, scaled))
+
+    def describe(self, seconds: float) -> str:
+        if self.measured is None or seconds >= self.ceiling or seconds <= self.floor:
+            return f"{seconds:.0f} s"
+        return (f"{seconds:.0f} s ({self.factor:g} times the {self.measured:.1f} s that a kernel doing nothing "
+                f"takes on the same launches here)")
+
+
+def wait_scaled(proc: subprocess.Popen, limit: Limit, t0: float) -> tuple[str, str, bool, float]:
+    """(stdout, stderr, timed_out, limit in seconds) of a child started at `t0`, its group killed
+    past the limit."""
+    first = min(limit.floor, limit.ceiling)
+    try:
+        out, err = proc.communicate(timeout=max(0.1, first - (time.time() - t0)))
+        return out, err, False, first
+    except subprocess.TimeoutExpired:
+        pass
+    total = limit.seconds()
+    left = total - (time.time() - t0)
+    if left > 0:
+        try:
+            out, err = proc.communicate(timeout=left)
+            return out, err, False, total
+        except subprocess.TimeoutExpired:
+            pass
+    out, err, timed_out = wait(proc, 0)
+    return out, err, timed_out, total

@@ -20,6 +20,7 @@ import inspect
 from ..shipping import Shipment, land, ship, ship_text
 from .errors import KernelCompileError
 
+STUB_KERNEL = "@cuda.jit\ndef stub(*args):\n    pass\n"   # a kernel doing nothing: the time limits' reference
 PRELUDE = ("import math\nimport numpy as np\nimport numpy\nimport numba\nfrom numba import cuda\n"
            "from numba import float32, float64, int32, int64, uint32, uint64, int8, uint8, int16, uint16, "
            "boolean, void\n")
