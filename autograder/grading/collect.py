@@ -5,7 +5,8 @@ JSON: a function, class or Numba kernel as its code (`shipping.ship`), a string,
 list or tuple of those. It is the student's process, so it can write anything; `answers_from`,
 in the grader, reads that file as JSON alone, accepts only these shapes, keeps the pickled plain
 values a function uses as opaque bytes (they are unpickled only in a sandboxed child that runs the
-code), and refuses an answer that is the course's own code (by its source, normalised).
+code), and refuses an answer that is the course's own code (`own`: by an import of it, or by
+its source, normalised).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ..answers import Remote
 from ..shipping import Shipment, ShippingError, in_notebook, ship
+from . import own
 
 PLAIN = (str, int, float, bool, type(None))
 
@@ -39,7 +41,8 @@ def _entry(name: str, value) -> dict:
                 s = ship(value, strict=False, follow=_follow)
         except ShippingError as exc:
             return {"missing": f"{name} cannot be sent to the grader: {exc}"}
-        return {"code": {"name": s.name, "blocks": s.blocks, "modules": s.modules,
+        origin = getattr(getattr(value, "py_func", value), "__module__", None)
+        return {"code": {"name": s.name, "origin": origin, "blocks": s.blocks, "modules": s.modules,
                          "imports": s.imports, "values": base64.b64encode(pickle.dumps(s.values)).decode()}}
     return {"missing": f"{name} is a {type(value).__name__}; the check takes a function, a kernel, "
                        "a string or a number"}
@@ -60,7 +63,7 @@ def answers_from(raw, names: list[str]) -> dict:
     for n in names:
         entry = raw.get(n) if isinstance(raw, dict) else None
         try:
-            out[n] = _answer(n, entry)
+            out[n] = _answer(n, entry, names)
         except AssertionError as exc:           # missing, or refused: the check fails with it
             out[n] = exc
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -68,7 +71,7 @@ def answers_from(raw, names: list[str]) -> dict:
     return out
 
 
-def _answer(name: str, entry):
+def _answer(name: str, entry, answer_names=()):
     if not isinstance(entry, dict):
         raise AssertionError(f"{name} was not found in the notebook: run its cell before the check")
     if "missing" in entry:
@@ -86,4 +89,12 @@ def _answer(name: str, entry):
     shipment.packed = base64.b64decode(code["values"])          # unpickled only where it runs
     if not blocks:
         raise ValueError("no code")
+    texts = [t for _, t, _ in blocks]
+    origin = str(code.get("origin") or "")
+    course = (origin if origin.split(".")[0] == "autograder" else None) or \
+        own.imports_course_answer(shipment.name, texts, imports, modules) or \
+        next(filter(None, (own.course_copy(t, answer_names) for t in texts)), None)
+    if course:
+        raise AssertionError(f"{name} is the course's own code ({course}), not yours: the exercise "
+                             "asks you to write it (a page's demo shows the idea; write your own)")
     return Remote(shipment)
