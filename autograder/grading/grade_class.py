@@ -8,7 +8,7 @@ per job in private courses (`batch`), and only this process writes the course's 
 submission at a time, as each job ends (`merge`, with nbgrader's own `Gradebook` API: the same
 rows nbgrader's autograde writes, found by cell name, so a regrade updates them instead of adding
 any). `.grading/<assignment>.json` keeps each student's digest (notebook and timestamp): a rerun
-grades only what is new or changed, unless --force. Then nbgrader's generate_feedback and export,
+grades only what is new or changed (or failed for a reason other than the notebook), unless --force. Then nbgrader's generate_feedback and export,
 and a CSV in the shape an LMS imports (student id, score, maximum).
 """
 from __future__ import annotations
@@ -129,7 +129,9 @@ def grade(course: Path, assignment: str, downloads: Path, roster_csv: Path, work
     found = classroom.collect(downloads, roster, assignment, notebooks)
     state_file = course / ".grading" / f"{assignment}.json"
     state = json.loads(state_file.read_text()) if state_file.exists() and not force else {}
-    todo = [s for s in sorted(found.placed) if state.get(s, {}).get("digest") != found.digest(s)]
+    # new or changed, or failed for a reason other than the notebook itself (a dying worker)
+    todo = [s for s in sorted(found.placed) if state.get(s, {}).get("digest") != found.digest(s)
+            or state[s].get("status") == "failed" and "not a readable notebook" not in state[s]["reason"]]
     classroom.place(course, assignment, found, todo)
     summary = {"graded": {}, "failed": {}, "late": {}, "unchanged": sorted(set(found.placed) - set(todo)),
                "unmatched": {f.origin: f.note for f in found.unmatched},
@@ -141,7 +143,11 @@ def grade(course: Path, assignment: str, downloads: Path, roster_csv: Path, work
     def report(job, result, error):
         sid, count[0] = job["student"], count[0] + 1
         if result is not None:
-            score, late = merge(course, assignment, roster[sid], result)
+            try:
+                score, late = merge(course, assignment, roster[sid], result)
+            except Exception as exc:        # noqa: BLE001 (recorded; the batch goes on)
+                result, error = None, f"its result could not be merged ({type(exc).__name__}: {exc})"
+        if result is not None:
             summary["graded"][sid] = score
             if late:
                 summary["late"][sid] = late
