@@ -68,7 +68,8 @@ def main() -> None:
             s = grade_class.grade(c, a.slug, downloads, tmp / "roster.csv", log=lambda m: None, **kw)
             secs = time.perf_counter() - t0
             assert len(s["graded"]) == a.n and not s["failed"], s["failed"]
-            out["modes"][mode] = {"seconds": round(secs, 1), "per_submission": round(secs / a.n, 2)}
+            out["modes"][mode] = {"seconds": round(secs, 1), "per_submission": round(secs / a.n, 2),
+                                  "load_average_after": round(os.getloadavg()[0], 1)}   # shared machines
             print(f"{mode:>22}: {secs:6.1f} s, {secs / a.n:5.2f} s per submission", flush=True)
     one = out["modes"]["1 process"]["seconds"]
     for m in out["modes"].values():

@@ -83,8 +83,13 @@ def template(course: Path, assignment: str) -> dict[str, bytes]:
 def merge(course: Path, assignment: str, student: classroom.Student, result: dict) -> tuple:
     """Write one graded submission into the course's gradebook: auto scores, late penalties and
     auto comments; an instructor's manual scores and comments are kept. Returns (score, seconds late)."""
+    import warnings
     from nbgrader.api import Gradebook
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    from sqlalchemy.exc import SAWarning
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb, warnings.catch_warnings():
+        # nbgrader's add_submission builds its rows before adding them (SQLAlchemy 2 warns, as it
+        # does in nbgrader's own autograde); they are added and committed right after
+        warnings.simplefilter("ignore", SAWarning)
         gb.update_or_create_student(student.id, first_name=student.first_name or None,
                                     last_name=student.last_name or None, email=student.email or None)
         sub = gb.update_or_create_submission(assignment, student.id, timestamp=result["timestamp"])
