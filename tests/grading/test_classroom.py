@@ -26,6 +26,10 @@ ROSTER = [("s01", "Alan", "Turing"), ("s02", "Ada", "Lovelace"), ("s03", "Edsger
 
 
 def text(nb) -> str:
+    """The notebook as a student's file, without the page-like cell that times NumPy and Numba
+    up to 10**7 elements: it grades nothing (nbgrader does not put an unlocked cell back), and
+    the class is graded three times over."""
+    nb.cells = [c for c in nb.cells if "ch01.measure(" not in c.source]
     return nbformat.writes(nb)
 
 
