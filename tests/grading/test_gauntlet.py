@@ -29,7 +29,8 @@ def attacks() -> dict[str, dict]:
 
 
 def notebook(attack: str, spec: dict):
-    answers = scenario("gauntlet", attack)
+    # {ROOT}: the checkout under test (the one the course is installed from), wherever it is
+    answers = {k: v.replace("{ROOT}", str(ROOT)) for k, v in scenario("gauntlet", attack).items()}
     return (solved if spec["base"] == "solution" else _released)(spec["chapter"], **answers)
 
 
