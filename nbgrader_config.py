@@ -5,11 +5,11 @@ release that `python3 dev.py exercises` generates. submitted/, autograded/, feed
 gradebook.db (which holds the hidden tests) stay out of git.
 """
 from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, Execute,
-                                    IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
-                                    SaveAutoGrades)
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, IgnorePattern,
+                                    LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
 from autograder.grading.preprocessors import DropDuplicateIds, StderrIsNotFailure
+from autograder.grading.verdict import Verdict
 
 c = get_config()  # noqa: F821  (nbgrader provides it)
 
@@ -25,8 +25,9 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 # A student may paste a copy of a graded cell: grade the last copy, not lose the notebook.
 c.Autograde.sanitize_preprocessors = [ClearOutput, DropDuplicateIds, OverwriteKernelspec,
                                       OverwriteCells, CheckCellMetadata]
-# A warning printed while a check ran (stderr) is not a failed check: nbgrader's own list,
-# with stderr passed on as ordinary output before the grades are read.
-c.Autograde.autograde_preprocessors = [Execute, StderrIsNotFailure, IgnorePattern,
+# The notebook runs in a sandboxed kernel, but its graded checks are decided in this process,
+# from its answers as data (Verdict replaces nbgrader's Execute). A warning printed by a cell
+# (stderr) is passed on as ordinary output before the grades are read.
+c.Autograde.autograde_preprocessors = [Verdict, StderrIsNotFailure, IgnorePattern,
                                        ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
                                        AssignLatePenalties, CheckCellMetadata]

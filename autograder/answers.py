@@ -1,9 +1,13 @@
-"""What a student's answer must be before a check reads it: a message, not a TypeError later.
+"""A student's answer as a check meets it: live in the notebook, or held as code by the grader.
 
-Shared by the chapters' checks (visible and hidden), so that every chapter words the same
-mistake the same way.
+`answer_int` words the same mistake the same way in every chapter. `Remote` is the grader's form
+of an answer (its code, run only in sandboxed children) and `probe` the one way a check runs a
+setup to learn about it, so that a check written once works in the notebook and in the grader.
 """
 from __future__ import annotations
+
+from . import isolation
+from .shipping import Shipment
 
 
 def answer_int(value, what: str) -> int:
@@ -20,14 +24,39 @@ def answer_int(value, what: str) -> int:
     return value
 
 
+class Remote:
+    """A student's answer as the grader holds it: the code (a `Shipment`), never the live object.
+
+    Calling it runs the function in a fresh sandboxed process on the arguments (data) and hands
+    back the result (data); `probe` runs a course function on it there; kernel runners and the
+    memory meter take it where they take a function, and send its code to their own children.
+    """
+
+    def __init__(self, shipment: Shipment):
+        self.shipment = shipment
+        self.__name__ = self.__qualname__ = shipment.name
+
+    def __repr__(self) -> str:
+        return f"<the student's {self.shipment.name}>"
+
+    def __call__(self, *args, **kwargs):
+        return isolation.run(_call, self, *args, **kwargs)
+
+
+def _call(fn, *args, **kwargs):
+    """In the child: the student's function on the grader's arguments."""
+    return fn(*args, **kwargs)
+
+
 def probe(answer, fn, *args, **kwargs):
     """fn(answer, *args, **kwargs): how a check runs a student's setup (or any answer that is not
     a plain function of data) to learn something about it; `fn` is a module-level function of the
     course that returns data (numbers, strings, lists, dicts, arrays, CPU tensors).
 
-    Here it is a plain call, for the feedback a check gives in the notebook. At grading time the
-    answer is the student's code held in a sandbox, and the same call runs `fn` there, in a fresh
-    process, handing back only the data (see grading/), so that a check never runs a student's
-    code in the process that decides the grade.
+    For the student's live answer (the feedback a check gives in the notebook) it is a plain
+    call; for a `Remote` one (grading) it runs in a fresh sandboxed process, handing back only
+    the data, so that no student code runs in the process that decides the grade.
     """
+    if isinstance(answer, Remote):
+        return isolation.run(fn, answer, *args, **kwargs)
     return fn(answer, *args, **kwargs)

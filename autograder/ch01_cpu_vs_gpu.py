@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from . import device, results
+from .answers import probe
 from .kernels import gpu
 
 SLUG = "ch01_cpu_vs_gpu"
@@ -359,26 +360,37 @@ class FakeDevice:
         self.queued = 0.0
 
 
-def _timer_case(timer, durations, repeats, warmup, pending=0.0):
+def _timer_probe(timer, durations, repeats, warmup, pending):
+    """Where the timer runs: on a FakeDevice, what it returned and what the device saw."""
     dev = FakeDevice()
     dev.launch(pending)                       # someone else's work, still running
     dev.calls = 0
     it = iter(durations)
     got = timer(lambda: dev.launch(next(it)), dev.sync, repeats=repeats, warmup=warmup,
                 clock=dev.clock)
-    want = statistics.median(d + dev.launch_cost for d in durations[warmup:warmup + repeats])
+    number = isinstance(got, (int, float, np.integer, np.floating)) and not isinstance(got, bool)
+    return {"got": got if number else None, "shown": repr(got)[:80],
+            "calls": dev.calls, "read_while_busy": dev.read_while_busy, "launch_cost": dev.launch_cost}
+
+
+def _timer_case(timer, durations, repeats, warmup, pending=0.0):
+    seen = probe(timer, _timer_probe, durations, repeats, warmup, pending)
+    cost = seen["launch_cost"]
+    want = statistics.median(d + cost for d in durations[warmup:warmup + repeats])
     what = (f"time_call on kernels lasting {durations} s, repeats={repeats}, warmup={warmup}"
             + (f", with {pending} s of earlier work still queued" if pending else ""))
-    assert dev.calls == warmup + repeats, \
-        f"{what}: fn should be called {warmup + repeats} times, was called {dev.calls}"
-    got = _number(got, "time_call")
-    if math.isclose(got, dev.launch_cost, rel_tol=1e-6) and want > 10 * dev.launch_cost:
+    assert seen["calls"] == warmup + repeats, \
+        f"{what}: fn should be called {warmup + repeats} times, was called {seen['calls']}"
+    if seen["got"] is None:
+        raise AssertionError(f"time_call should return a number of seconds, got {seen['shown']}")
+    got = _number(seen["got"], "time_call")
+    if math.isclose(got, cost, rel_tol=1e-6) and want > 10 * cost:
         raise AssertionError(f"{what}: got {got} s, the launch time only: did you synchronise "
                              "after fn() before reading the clock?")
     try:
         _close(got, want, what)
     except AssertionError as wrong:
-        if dev.read_while_busy:
+        if seen["read_while_busy"]:
             raise AssertionError(f"{wrong}: the clock was read while earlier work (warm-up calls "
                                  "or work queued before the timer) was still running; synchronise "
                                  "before starting the clock") from None

@@ -1,18 +1,19 @@
 """Chapter 2, first kernels: vector addition in Numba CUDA and CUDA C, launch configurations,
 and the GPU figures the page quotes (what an unsynchronised timer measures).
 
-The checks are thin wrappers over `kernels`' standard checks: they fix the chapter's shapes, draw fresh
-random ones when `hidden=True`, and add the hints a first kernel needs. `launch_config` is
+The checks are thin wrappers over `kernels`' standard checks: they fix the chapter's launches, draw
+fresh ones when `hidden=True` (`plan_*`: two block sizes, sizes around a block, one past 65,536
+elements, extreme values, so that every known bug fails on every draw), and add the hints a
+first kernel needs. `launch_config` is
 pure arithmetic and is graded exactly. Nothing here grades a timing.
 
 Known limitations: on a CPU the Numba kernels run in the simulator (about 0.5 ms per CUDA
-thread), so the checks keep vectors to a few thousand elements; the CUDA C shim converts a
-scalar to the declared parameter type, so a `double` parameter fed a float32 passes here and
-reads garbage on a GPU (the page warns about it).
+thread), so the checks keep vectors to a few thousand elements, and of the one past 65,536
+only the last two blocks run there; a scalar parameter whose type does not match what is
+passed (a `double alpha` fed np.float32) is refused before the kernel runs.
 """
 from __future__ import annotations
 
-import math
 import random
 import statistics
 import time
@@ -56,62 +57,69 @@ def launch_config(n: int, threads_per_block: int = 256) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------- the checks
-def _hidden_sizes(r: random.Random, tpb: int) -> tuple[int, ...]:
-    """A few fresh sizes: one below a block, one exact multiple, one just past it, random ones."""
-    k = r.randint(1, 3)
-    return tuple(sorted({r.randint(1, tpb - 1) if tpb > 1 else 1, k * tpb, k * tpb + 1,
-                         r.randint(2, 900), r.randint(2, 900)}))
+# The visible launches: two block sizes, sizes around a block, and one past 65,536 elements.
+VISIBLE_ADD = ((1, 128), (2, 128), (3, 128), (127, 128), (128, 128), (129, 128), (500, 128), (97, 96),
+               (300, 96), (65_601, 128))
+VISIBLE_SCALE = ((1, 64), (63, 64), (64, 64), (65, 64), (300, 64), (200, 96), (65_600, 64))
 
 
-def check_vector_add(kernel, name: str | None = None, hidden: bool = False):
+def plan_vector_add(hidden: bool = False, seed: int | None = None):
+    """The (n, threads per block) launches of check_vector_add: fixed, or drawn (`kernels.plan_1d`)."""
+    return list(VISIBLE_ADD) if not hidden else kernels.plan_1d(np.random.default_rng(seed))
+
+
+def check_vector_add(kernel, name: str | None = None, hidden: bool = False, seed: int | None = None):
     """out = a + b, one thread per element: Numba kernel(a, b, out), or CUDA C source with `name`
     and parameters (const float* a, const float* b, float* out, int n)."""
     kernels.need_name(kernel, name, "check_vector_add", "vector_add")
-    tpb, sizes = 128, (1, 2, 3, 127, 128, 129, 500)
-    if hidden:
-        r = random.Random()
-        tpb = r.choice([32, 64, 96, 128, 256])
-        sizes = _hidden_sizes(r, tpb)
-    return kernels.check_vector_add(kernel, threads_per_block=tpb, name=name, sizes=sizes)
+    return kernels.check_vector_add(kernel, name=name, plan=plan_vector_add(hidden, seed), seed=seed)
 
 
-def _scale_add_cases(kernel, sizes, tpb, rng):
+def _scale_add_cases(kernel, plan, rng):
     c_code = kernels.is_cuda_c(kernel)
     names = ["alpha", "a", "b", "out"] + (["n"] if c_code else [])
     cases = []
-    for n in sizes:
+    for n, tpb in plan:
         alpha = np.float32(rng.uniform(-3, 3))
-        a = rng.standard_normal(n).astype(np.float32)
+        a = kernels.with_extremes(rng.standard_normal(n).astype(np.float32), rng)
         b = rng.standard_normal(n).astype(np.float32)
         args = [alpha, a, b, np.full(n, np.nan, np.float32)] + ([np.int32(n)] if c_code else [])
-        launch = kernels.Launch(math.ceil(n / tpb), tpb, args, label=f"n={n}, alpha={alpha:.4g}")
-        cases.append(kernels.Case(launch, {3: alpha * a + b}, names=names))
+        grid = kernels.grid_1d(n, tpb)
+        blocks = kernels.tail(grid) if n > kernels.WIDE_INDEX else None
+        launch = kernels.Launch(grid, tpb, args, label=f"n={n}, alpha={alpha:.4g}", blocks=blocks)
+        with np.errstate(invalid="ignore", over="ignore"):
+            want = alpha * a + b
+        compared = {3: kernels.owned((n,), grid, tpb, blocks)} if blocks else {}
+        cases.append(kernels.Case(launch, {3: want}, names=names, compared=compared))
     return cases
 
 
 def _scale_add_hint(case, idx, got) -> str:
     alpha, a, b = case.launch.args[:3]
     i = int(idx[0])
-    if np.isclose(got[i], a[i] + b[i], rtol=1e-4):
-        return "out[i] looks like a[i] + b[i]: is alpha used?"
-    if np.isclose(got[i], alpha * b[i] + a[i], rtol=1e-4):
-        return "out[i] looks like alpha * b[i] + a[i]: alpha scales a, not b"
-    return ""
+    with np.errstate(invalid="ignore", over="ignore"):
+        if np.isfinite(a[i]) and np.isclose(got[i], a[i] + b[i], rtol=1e-4):
+            return "out[i] looks like a[i] + b[i]: is alpha used?"
+        if np.isfinite(a[i]) and np.isclose(got[i], alpha * b[i] + a[i], rtol=1e-4):
+            return "out[i] looks like alpha * b[i] + a[i]: alpha scales a, not b"
+    return kernels.vector_hint(case, idx, got)
 
 
-def check_scale_add(kernel, name: str | None = None, hidden: bool = False):
+def plan_scale_add(hidden: bool = False, seed: int | None = None):
+    """The (n, threads per block) launches of check_scale_add."""
+    return list(VISIBLE_SCALE) if not hidden else kernels.plan_1d(np.random.default_rng(seed), (32, 64, 128))
+
+
+def check_scale_add(kernel, name: str | None = None, hidden: bool = False, seed: int | None = None):
     """out = alpha * a + b with a float32 scalar alpha: Numba kernel(alpha, a, b, out), or CUDA C
     with parameters (float alpha, const float* a, const float* b, float* out, int n)."""
     kernels.need_name(kernel, name, "check_scale_add", "scale_add")
-    tpb, sizes = 64, (1, 63, 64, 65, 300)
-    r = random.Random() if hidden else random.Random(2)
-    if hidden:
-        tpb = r.choice([32, 64, 128])
-        sizes = _hidden_sizes(r, tpb)
-    rng = np.random.default_rng(r.getrandbits(32))
+    plan = plan_scale_add(hidden, seed)
+    rng = np.random.default_rng(seed if hidden else 2)
     label = name or getattr(getattr(kernel, "py_func", kernel), "__name__", "kernel")
-    return kernels.check_kernel(kernel, lambda size: _scale_add_cases(kernel, sizes, tpb, rng),
-                                check_name=f"scale and add ({label})", name=name, hint=_scale_add_hint)
+    return kernels.check_kernel(kernel, lambda size: _scale_add_cases(kernel, plan, rng),
+                                check_name=f"scale and add ({label})", name=name, hint=_scale_add_hint,
+                                advice=kernels.one_writer_advice, single_writer=True)
 
 
 def _config_case(fn, n, tpb):

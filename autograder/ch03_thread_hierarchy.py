@@ -211,6 +211,9 @@ class _Case(kernels.Case):
 
 
 def _stride_hint(case: _Case, idx, got) -> str:
+    width = kernels.index_width_hint(case, idx, got)
+    if width:
+        return width
     first = int(np.ravel_multi_index(idx, got.shape))
     before, now = float(case.original[first]), float(got[idx])
     total = case.launch.grid3[0] * case.launch.block3[0]
@@ -221,64 +224,90 @@ def _stride_hint(case: _Case, idx, got) -> str:
                      f"{case.launch.block3[0]} threads), are right: each thread must loop, stepping by the "
                      f"whole grid (cuda.gridsize(1), or blockDim.x * gridDim.x in CUDA C)")
         return text
-    if math.isclose(now, 4 * before + 3, rel_tol=1e-4, abs_tol=1e-5):
+    if math.isfinite(before) and math.isclose(now, 4 * before + 3, rel_tol=1e-4, abs_tol=1e-5):
         return (f"x[{first}] was updated twice (2 * (2x + 1) + 1): two threads handled it. A loop must "
                 f"step by the whole grid, blockDim.x * gridDim.x (cuda.gridsize(1)), not by blockDim.x")
-    return f"Elements 0..{first - 1} are right" if first else ""
+    return f"Elements 0..{first - 1} are right" if first and case.launch.blocks is None else ""
 
 
 def _scale_shift_cases(kernel, launches, rng):
-    """x = 2 * x + 1 in place for each (n, blocks, threads)."""
+    """x = 2 * x + 1 in place for each (n, blocks, threads); x holds extreme values too. A launch
+    past 65,536 elements with one thread per element runs only its last two blocks on the CPU."""
     c_code = kernels.is_cuda_c(kernel)
     names = ["x"] + (["n"] if c_code else [])
     cases = []
     for n, blocks, threads in launches:
-        x = rng.standard_normal(n).astype(np.float32)
+        x = kernels.with_extremes(rng.standard_normal(n).astype(np.float32), rng)
         args = [x.copy()] + ([np.int32(n)] if c_code else [])
-        launch = kernels.Launch(blocks, threads, args, label=f"n={n}")
-        cases.append(_Case(launch, {0: 2 * x + 1}, names=names, original=x))
+        tail = kernels.tail(blocks) if n > kernels.WIDE_INDEX and blocks * threads >= n else None
+        launch = kernels.Launch(blocks, threads, args, label=f"n={n}", blocks=tail)
+        with np.errstate(over="ignore", invalid="ignore"):
+            want = 2 * x + 1
+        compared = {0: kernels.owned((n,), blocks, threads, tail)} if tail else {}
+        cases.append(_Case(launch, {0: want}, names=names, original=x, compared=compared))
     return cases
 
 
-def check_guarded(kernel, name=None, hidden=False, verbose=True):
+def _stride_advice(case, err) -> str | None:
+    """A race in a grid-stride loop: two threads handled one element, so the loop's step is wrong."""
+    if err.info.get("kind") not in ("race", "double write") or err.info.get("shared"):
+        return None
+    return ("Two threads handled the same element. A grid-stride loop must step by the whole grid, "
+            "cuda.gridsize(1) in Numba (blockDim.x * gridDim.x in CUDA C), and start at the thread's global "
+            "index: stepping by blockDim.x, every block walks the same elements")
+
+
+def plan_guarded(hidden: bool = False, seed: int | None = None):
+    """(n, blocks, threads) of check_guarded: blocks = ceil(n / threads), and no n a multiple of
+    the block, so that the last block always has idle threads."""
+    if not hidden:
+        plan = [(1, 64), (5, 64), (63, 64), (65, 64), (200, 64), (33, 32), (150, 32), (65_601, 64)]
+    else:
+        plan = [(n, t) for n, t in kernels.plan_1d(np.random.default_rng(seed), (32, 64, 96, 128)) if n % t]
+    return [(n, math.ceil(n / t), t) for n, t in plan]
+
+
+def _check(kernel, name, launches, seed, what, advice, verbose):
+    rng = np.random.default_rng(seed)
+    return kernels.check_kernel(kernel, lambda size: _scale_shift_cases(kernel, launches, rng),
+                                check_name=f"{what} ({kernels.kernel_name(kernel, name)})", name=name,
+                                hint=_stride_hint, verbose=verbose, advice=advice, single_writer=True)
+
+
+def check_guarded(kernel, name=None, hidden=False, verbose=True, seed=None):
     """One thread per element with the guard: x[i] = 2 * x[i] + 1, blocks = ceil(n / threads).
 
     Numba kernel(x); CUDA C kernel(float* x, int n). Every n here leaves idle threads in the last
     block, so a kernel without `if i < n` touches x past its end and fails with that index.
     """
     kernels.need_name(kernel, name, "check_guarded")
-    threads, sizes = 64, (1, 5, 63, 65, 200)
-    if hidden:
-        r = random.Random()
-        threads = r.choice([32, 64, 96, 128])
-        sizes = {r.randint(1, threads - 1), threads + 1,
-                 r.randint(2, 3) * threads + r.randint(1, threads - 1), r.randint(2, 400)}
-        sizes = tuple(sorted(n for n in sizes if n % threads))   # always an idle thread somewhere
-    rng = np.random.default_rng()
-    launches = [(n, math.ceil(n / threads), threads) for n in sizes]
-    return kernels.check_kernel(kernel, lambda size: _scale_shift_cases(kernel, launches, rng),
-                                check_name=f"guarded kernel ({kernels.kernel_name(kernel, name)})", name=name,
-                                hint=_stride_hint, verbose=verbose)
+    return _check(kernel, name, plan_guarded(hidden, seed), seed, "guarded kernel", kernels.one_writer_advice,
+                  verbose)
 
 
-def check_grid_stride(kernel, name=None, hidden=False, verbose=True):
+def plan_grid_stride(hidden: bool = False, seed: int | None = None):
+    """(n, blocks, threads) of check_grid_stride: grids smaller than n, one of a single block,
+    the others of several (a loop stepping by blockDim.x passes a single block), and one n past
+    65,536 (a 16-bit loop index never reaches it)."""
+    if not hidden:
+        return [(100, 1, 32), (300, 2, 32), (257, 3, 16), (7, 1, 32), (1000, 4, 64), (65_600, 2, 64)]
+    rng = np.random.default_rng(seed)
+    launches = [(int(rng.integers(40, 401)), 1, int(rng.choice([16, 32, 64])))]
+    for _ in range(3):
+        blocks, threads = int(rng.integers(2, 6)), int(rng.choice([8, 16, 32, 64]))
+        launches.append((int(rng.integers(blocks * threads + 1, 4 * blocks * threads + 1)), blocks, threads))
+    launches.append((kernels.WIDE_INDEX + int(rng.integers(1, 200)), int(rng.integers(2, 4)), 64))
+    return launches
+
+
+def check_grid_stride(kernel, name=None, hidden=False, verbose=True, seed=None):
     """x[i] = 2 * x[i] + 1 through a grid-stride loop, on fixed grids smaller than n.
 
     Numba kernel(x); CUDA C kernel(float* x, int n). A single block, and
     grids whose size does not divide n, must cover every element once.
     """
     kernels.need_name(kernel, name, "check_grid_stride")
-    launches = [(100, 1, 32), (300, 2, 32), (257, 3, 16), (7, 1, 32), (1000, 4, 64)]
-    if hidden:
-        r = random.Random()
-        launches = [(r.randint(40, 400), 1, r.choice([16, 32, 64]))]
-        for _ in range(3):
-            blocks, threads = r.randint(2, 5), r.choice([8, 16, 32, 64])
-            launches.append((r.randint(blocks * threads + 1, 4 * blocks * threads), blocks, threads))
-    rng = np.random.default_rng()
-    return kernels.check_kernel(kernel, lambda size: _scale_shift_cases(kernel, launches, rng),
-                                check_name=f"grid-stride loop ({kernels.kernel_name(kernel, name)})",
-                                name=name, hint=_stride_hint, verbose=verbose)
+    return _check(kernel, name, plan_grid_stride(hidden, seed), seed, "grid-stride loop", _stride_advice, verbose)
 
 
 # ---------------------------------------------------------------- the GPU figures

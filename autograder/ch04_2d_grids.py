@@ -106,38 +106,29 @@ def warp_picture(block=(32, 8), rows: int = 34, cols: int = 40):
 
 
 # ---------------------------------------------------------------- the checks
-# Square shapes first, so that a kernel with rows and columns swapped passes them and the hint
-# on the first non-square failure can say so.
-SHAPES = ((1, 1), (3, 3), (12, 12), (2, 5), (5, 2), (1, 20), (20, 1), (9, 20), (20, 9))
-BLOCK = (16, 8)
-HIDDEN_BLOCKS = ((8, 8), (16, 8), (32, 4), (16, 16), (8, 4))
+# The visible launches: wide and tall blocks, no side a multiple of its block's, a tall matrix
+# narrower than a wide block (rows and columns swapped show), one past 65,536 elements.
+VISIBLE_PLAN = (((3, 3), (16, 8)), ((12, 12), (8, 16)), ((2, 5), (16, 8)), ((5, 2), (8, 16)),
+                ((13, 20), (16, 8)), ((9, 21), (8, 16)), ((20, 9), (16, 4)), ((261, 253), (16, 8)))
+NUMBA_LIMIT, C_LIMIT = 24, 40      # the largest side drawn: the simulator is slow
 
 
-def _hidden_shapes(r: random.Random, limit: int):
-    side = r.randint(2, limit)
-    # a square, then a wide one: more columns than any block has rows of threads (16), so a kernel
-    # with rows and columns swapped leaves columns unwritten whatever block was drawn
-    shapes = [(side, side), (r.randint(1, 4), r.randint(17, limit))]
-    while len(shapes) < 6:
-        rows, cols = r.randint(1, limit), r.randint(1, limit)
-        if rows != cols:
-            shapes.append((rows, cols))
-    return tuple(shapes)
+def plan_matrix(hidden: bool = False, seed: int | None = None, c_code: bool = False):
+    """((rows, cols), block) launches of the matrix checks: fixed, or drawn (`kernels.plan_2d`)."""
+    if not hidden:
+        return list(VISIBLE_PLAN)
+    return kernels.plan_2d(np.random.default_rng(seed), C_LIMIT if c_code else NUMBA_LIMIT)
 
 
-def check_matrix_add(kernel, name=None, hidden=False, verbose=True):
+def check_matrix_add(kernel, name=None, hidden=False, verbose=True, seed=None):
     """out = A + B on square and non-square matrices with 2-D blocks, x along columns.
 
     Numba kernel(A, B, out); CUDA C kernel(const float* A, const float* B, float* out, int rows,
     int cols), row-major. grid = (ceil(cols / block.x), ceil(rows / block.y)).
     """
     kernels.need_name(kernel, name, "check_matrix_add")
-    block, shapes = BLOCK, SHAPES
-    if hidden:
-        r = random.Random()
-        block = r.choice(HIDDEN_BLOCKS)
-        shapes = _hidden_shapes(r, 40 if kernels.is_cuda_c(kernel) else 24)
-    return kernels.check_matrix_add(kernel, block, name=name, shapes=shapes, verbose=verbose)
+    plan = plan_matrix(hidden, seed, kernels.is_cuda_c(kernel))
+    return kernels.check_matrix_add(kernel, name=name, plan=plan, seed=seed, verbose=verbose)
 
 
 def _pair(value, what):
@@ -191,55 +182,57 @@ DEVICE_FN = re.compile(r"__device__[^;{()]*\bsigmoid\s*\(")
 
 
 def sigmoid_reference(x: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(np.float32)
+    with np.errstate(over="ignore"):
+        return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(np.float32)
 
 
 def _sigmoid_hint(case, idx, got) -> str:
     x = case.launch.args[0]
     v = float(x[idx])
     g = float(got[idx])
+    if math.isnan(g) and abs(v) > 80:
+        return (f"got nan at x = {v:g}: exp({v:g}) overflows a float to inf, and inf / inf is nan. Write it "
+                f"1 / (1 + exp(-x)), which tends to 0 or 1 there")
     if math.isclose(g, 1.0 / (1.0 + math.exp(min(v, 80.0))), rel_tol=1e-3, abs_tol=1e-6):
         return f"got sigmoid(-x) at x = {v:.4g}: the sign of the exponent, sigmoid(x) = 1 / (1 + exp(-x))"
     return kernels.matrix_hint(case, idx, got)
 
 
-def _sigmoid_cases(kernel, shapes, block, rng):
+def _sigmoid_cases(kernel, plan, rng):
     c_code = kernels.is_cuda_c(kernel)
     names = ["x", "out"] + (["rows", "cols"] if c_code else [])
-    bx, by = block
     cases = []
-    for rows, cols in shapes:
+    for (rows, cols), block in plan:
         x = (rng.standard_normal((rows, cols)) * 4).astype(np.float32)
-        x.flat[:: max(1, x.size // 3)] = 30.0                      # saturated values too
-        if x.size > 1:
-            x.flat[-1] = -30.0
+        kernels.with_extremes(x, rng, (30.0, -30.0) + tuple(kernels.EXTREMES))   # saturated and extreme values
         args = [x, np.full((rows, cols), np.nan, np.float32)]
         args += [np.int32(rows), np.int32(cols)] if c_code else []
-        launch = kernels.Launch((math.ceil(cols / bx), math.ceil(rows / by)), (bx, by), args,
-                           label=f"shape=({rows}, {cols})")
-        cases.append(kernels.Case(launch, {1: sigmoid_reference(x)}, names=names, square=rows == cols))
+        grid = kernels.grid_2d((rows, cols), block)
+        tail = kernels.tail(grid) if rows * cols > kernels.WIDE_INDEX else None
+        launch = kernels.Launch(grid, block, args, label=f"shape=({rows}, {cols})", blocks=tail)
+        compared = {1: kernels.owned((rows, cols), grid, block, tail)} if tail else {}
+        cases.append(kernels.Case(launch, {1: sigmoid_reference(x)}, names=names, square=rows == cols,
+                                  compared=compared))
     return cases
 
 
-def check_sigmoid(kernel, name=None, hidden=False, verbose=True):
+def check_sigmoid(kernel, name=None, hidden=False, verbose=True, seed=None):
     """out = sigmoid(x) elementwise over 2-D float32 matrices, through a `__device__` function.
 
     Numba kernel(x, out); CUDA C kernel(const float* x, float* out, int rows, int cols),
     row-major, x along the columns. A CUDA C source must define `__device__ ... sigmoid(...)`.
+    x holds ±30, ±88.8, ±100, ±inf, denormals and zeros too: sigmoid is defined at all of them.
     """
     kernels.need_name(kernel, name, "check_sigmoid")
     if kernels.is_cuda_c(kernel) and not DEVICE_FN.search(kernel):
         raise AssertionError("the source has no `__device__` function named sigmoid: write "
                              "`__device__ float sigmoid(float v)` and call it from the kernel")
-    block, shapes = BLOCK, SHAPES
-    if hidden:
-        r = random.Random()
-        block = r.choice(HIDDEN_BLOCKS)
-        shapes = _hidden_shapes(r, 40 if kernels.is_cuda_c(kernel) else 24)
-    rng = np.random.default_rng()
-    return kernels.check_kernel(kernel, lambda size: _sigmoid_cases(kernel, shapes, block, rng),
+    plan = plan_matrix(hidden, seed, kernels.is_cuda_c(kernel))
+    rng = np.random.default_rng(seed)
+    return kernels.check_kernel(kernel, lambda size: _sigmoid_cases(kernel, plan, rng),
                                 check_name=f"2-D sigmoid ({kernels.kernel_name(kernel, name)})", name=name,
-                                hint=_sigmoid_hint, rtol=1e-5, atol=1e-6, verbose=verbose)
+                                hint=_sigmoid_hint, rtol=1e-5, atol=1e-6, verbose=verbose,
+                                advice=kernels.one_writer_advice, single_writer=True)
 
 
 # ---------------------------------------------------------------- the GPU figures

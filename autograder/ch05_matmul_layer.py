@@ -3,20 +3,18 @@
 Layers, as elsewhere in the package: pure arithmetic (`flops`, `naive_reads`, `tiled_reads`),
 measurement (`reads_per_output` in the simulator, `record` on a GPU), and the checks the
 exercise calls. The checks are thin wrappers over `kernels.check_matmul` with the
-chapter's own shapes: every one non-square, so that swapped rows and columns show, and with
-sizes that are not multiples of the block, so that a missing guard shows.
+chapter's own launches (`plan_*`): wide and tall blocks, sizes that are not multiples of the
+block, a C past 65,536 elements, so that every known bug fails on every hidden draw.
 
 Known limitations: on a CPU the Numba kernels run in the simulator (about 0.5 ms per CUDA
-thread), so the shapes stay at a few thousand threads; read budgets are counted in the
-simulator only, so the CUDA C tiled kernel is graded by its values and the race check, and its
-source must declare `__shared__` arrays; the layer check compares with torch on the
-CPU and cannot tell a kernel from a torch call inside `layer`, so the sigmoid kernel is also
-checked on its own.
+thread), so the shapes stay at a few thousand threads (of the C past 65,536 elements only the
+last two blocks run there); read budgets are counted on the CPU, in the simulator and in the
+CUDA C shim's counter; the layer check compares with torch on the CPU and cannot tell a kernel
+from a torch call inside `layer`, so the sigmoid kernel is also checked on its own.
 """
 from __future__ import annotations
 
 import math
-import random
 import re
 
 import numpy as np
@@ -29,7 +27,6 @@ FALLBACK = ("Numba kernels run in Numba's CUDA simulator (which also counts glob
             "check grades as on a GPU; matmul timings against torch come from a GPU run, when one "
             "is recorded.")
 TILE = 16                     # tile width of the tiled kernels: blocks of TILE x TILE threads
-NAIVE_BLOCK = (8, 8)          # the naive checks' block: small, so the simulator stays quick
 LAYER_RTOL, LAYER_ATOL = 1e-4, 1e-5   # |y - torch| <= atol + rtol * |torch|, y in (0, 1)
 
 # The reference kernels `record()` times on a GPU (the page and the exercise write their own).
@@ -92,57 +89,96 @@ def reads_per_output(kernel, shapes, block=(TILE, TILE)) -> list[float]:
 
 
 # ---------------------------------------------------------------- the checks
-def _random_shapes(r: random.Random, count: int, k_range=(1, 24), mn_range=(1, 20)):
-    """`count` (M, K, N) with M != N, neither a multiple of 8, so swaps and missing guards show."""
-    shapes = []
-    while len(shapes) < count:
-        m, n = r.randint(*mn_range), r.randint(*mn_range)
-        if m != n and m % 8 and n % 8:
-            shapes.append((m, r.randint(*k_range), n))
-    return shapes
+# The naive checks' launches: wide and tall blocks, M and N never multiples of them, K both above
+# and below N, a tall C narrower than a wide block (rows and columns swapped show), one C past
+# 65,536 elements (a 16-bit index); shapes as ((M, K, N), block).
+VISIBLE_NAIVE = (((4, 4, 4), (8, 16)), ((3, 5, 2), (16, 8)), ((2, 7, 9), (8, 16)), ((13, 6, 11), (16, 8)),
+                 ((20, 3, 9), (16, 4)), ((10, 14, 21), (4, 16)), ((263, 3, 251), (16, 8)))
+NUMBA_LIMIT, C_LIMIT = 20, 40
 
 
-def check_naive(kernel, name=None, hidden=False, verbose=True):
-    """C = A @ B, one thread per element of C, blocks of 8 x 8, on non-square shapes.
+def plan_naive(hidden: bool = False, seed: int | None = None, c_code: bool = False):
+    """((M, K, N), block) launches of check_naive: fixed, or drawn from `kernels.plan_2d` with a K
+    above N in one case and below it in another (a loop bound taken from the wrong matrix)."""
+    if not hidden:
+        return list(VISIBLE_NAIVE)
+    rng = np.random.default_rng(seed)
+    limit = C_LIMIT if c_code else NUMBA_LIMIT
+    plan = []
+    for j, ((m, n), block) in enumerate(kernels.plan_2d(rng, limit)):
+        if m * n > kernels.WIDE_INDEX:
+            k = int(rng.integers(2, 6))
+        elif j == 1:
+            k = n + int(rng.integers(1, 4))
+        elif j == 2:
+            k = int(rng.integers(1, n)) if n > 1 else 2
+        else:
+            k = int(rng.integers(1, limit + 1))
+        plan.append(((m, k, n), block))
+    return plan
+
+
+def check_naive(kernel, name=None, hidden=False, verbose=True, seed=None):
+    """C = A @ B, one thread per element of C, on non-square shapes with wide and tall blocks.
 
     Numba kernel(A, B, C); CUDA C kernel(const float* A, const float* B, float* C, int M, int K,
     int N), row-major; x walks along the columns of C, y along its rows.
     """
     kernels.need_name(kernel, name, "check_naive")
-    shapes = ((1, 1, 1), (4, 4, 4), (3, 5, 2), (2, 7, 9), (13, 6, 11))   # square first: a swap shows after
-    if hidden:
-        shapes = ((5, 5, 5),) + tuple(_random_shapes(random.Random(), 3))
-    return kernels.check_matmul(kernel, NAIVE_BLOCK, name=name, shapes=shapes, verbose=verbose)
+    plan = plan_naive(hidden, seed, kernels.is_cuda_c(kernel))
+    return kernels.check_matmul(kernel, [b for _, b in plan], name=name, shapes=[s for s, _ in plan], seed=seed,
+                                verbose=verbose)
 
 
-def _bias_sigmoid_cases(sizes, rng):
+def _bias_sigmoid_cases(plan, rng):
     cases = []
-    for n in sizes:
-        z = rng.standard_normal(n).astype(np.float32) * 4
+    for n, tpb in plan:
+        z = kernels.with_extremes(rng.standard_normal(n).astype(np.float32) * 4, rng)
         b = rng.standard_normal(n).astype(np.float32)
-        want = (1 / (1 + np.exp(-(z.astype(np.float64) + b)))).astype(np.float32)
-        launch = kernels.Launch(math.ceil(n / 32), 32, [z, b, np.full(n, np.nan, np.float32)], label=f"n={n}")
-        cases.append(kernels.Case(launch, {2: want}, names=["z", "b", "y"]))
+        with np.errstate(over="ignore"):
+            want = (1 / (1 + np.exp(-(z.astype(np.float64) + b)))).astype(np.float32)
+        grid = kernels.grid_1d(n, tpb)
+        tail = kernels.tail(grid) if n > kernels.WIDE_INDEX else None
+        launch = kernels.Launch(grid, tpb, [z, b, np.full(n, np.nan, np.float32)], label=f"n={n}", blocks=tail)
+        cases.append(kernels.Case(launch, {2: want}, names=["z", "b", "y"],
+                                  compared={2: kernels.owned((n,), grid, tpb, tail)} if tail else {}))
     return cases
 
 
-def check_layer(layer, bias_sigmoid, hidden=False, verbose=True):
-    """The Numba kernel bias_sigmoid(z, b, y): y[i] = sigmoid(z[i] + b[i]), blocks of 32; then
-    layer(W, x, b) against torch.sigmoid(W @ x + b) within LAYER_ATOL + LAYER_RTOL * |y|.
+def _bias_sigmoid_hint(case, idx, got) -> str:
+    v = float(case.launch.args[0][idx] + case.launch.args[1][idx])
+    if np.isnan(got[idx]) and abs(v) > 80:
+        return (f"got nan at z + b = {v:g}: exp({v:g}) overflows a float to inf, and inf / inf is nan. "
+                f"y[i] = 1 / (1 + exp(-(z[i] + b[i])))")
+    return kernels.vector_hint(case, idx, got) or "y[i] = 1 / (1 + exp(-(z[i] + b[i])))"
+
+
+def plan_layer(hidden: bool = False, seed: int | None = None):
+    """(bias_sigmoid's (n, threads per block) launches, the layer's (out, in) shapes)."""
+    if not hidden:
+        return [(1, 32), (5, 32), (33, 32), (100, 32), (70, 64), (65_601, 32)], [(20, 7)]
+    rng = np.random.default_rng(seed)
+    return kernels.plan_1d(rng, (32, 64), max_n=200), [(int(rng.integers(2, 31)), int(rng.integers(2, 31)))]
+
+
+def check_layer(layer, bias_sigmoid, hidden=False, verbose=True, seed=None):
+    """The Numba kernel bias_sigmoid(z, b, y): y[i] = sigmoid(z[i] + b[i]), on blocks of 32 and 64
+    threads and z holding ±100, ±inf and denormals; then layer(W, x, b) against
+    torch.sigmoid(W @ x + b) within LAYER_ATOL + LAYER_RTOL * |y|, one bias at ±100.
 
     W is (out, in), x (in,), b (out,), all float32; layer returns y of shape (out,).
     """
     import torch
-    r = random.Random() if hidden else random.Random(5)
-    rng = np.random.default_rng(r.randrange(2**32))
-    sizes = (1, 5, 33, 100) if not hidden else (r.randint(1, 31), r.randint(33, 200))
-    kernels.check_kernel(bias_sigmoid, lambda size: _bias_sigmoid_cases(sizes, rng), check_name="bias + sigmoid",
-                         hint=lambda case, idx, got: "y[i] = 1 / (1 + exp(-(z[i] + b[i])))", verbose=verbose)
-    shapes = [(20, 7)] if not hidden else [(r.randint(2, 30), r.randint(2, 30))]
+    plan, shapes = plan_layer(hidden, seed)
+    rng = np.random.default_rng(seed if hidden else 5)
+    kernels.check_kernel(bias_sigmoid, lambda size: _bias_sigmoid_cases(plan, rng), check_name="bias + sigmoid",
+                         hint=_bias_sigmoid_hint, verbose=verbose, advice=kernels.one_writer_advice,
+                         single_writer=True)
     for out_f, in_f in shapes:
         W = rng.standard_normal((out_f, in_f)).astype(np.float32)
         x = rng.standard_normal(in_f).astype(np.float32)
         b = rng.standard_normal(out_f).astype(np.float32)
+        b[rng.choice(out_f, size=2, replace=False)] = (100.0, -100.0)      # saturated outputs: 1 and 0
         want = torch.sigmoid(torch.from_numpy(W) @ torch.from_numpy(x) + torch.from_numpy(b)).numpy()
         got = layer(W.copy(), x.copy(), b.copy())
         if hasattr(got, "detach"):
@@ -156,8 +192,8 @@ def check_layer(layer, bias_sigmoid, hidden=False, verbose=True):
             (i,), nbad = found
             raise AssertionError(
                 f"layer with W {out_f}x{in_f}: y[{i}] = {float(got.ravel()[i]):.6g}, torch gives "
-                f"{float(want[i]):.6g} ({nbad} of {out_f} wrong). z = W @ x is a matmul with x as an "
-                f"{in_f}x1 matrix (M={out_f}, K={in_f}, N=1), then y = sigmoid(z + b)")
+                f"{float(want[i]):.6g} ({nbad} of {out_f} wrong; b[{i}] = {float(b[i]):.4g}). z = W @ x is a "
+                f"matmul with x as an {in_f}x1 matrix (M={out_f}, K={in_f}, N=1), then y = sigmoid(z + b)")
     text = (f"layer: sigmoid(W @ x + b) matches torch within {LAYER_ATOL:g} + {LAYER_RTOL:g} * |y| "
             f"for W of shape{'s' * (len(shapes) > 1)} {', '.join(f'{o}x{i}' for o, i in shapes)}")
     if verbose:
@@ -165,15 +201,34 @@ def check_layer(layer, bias_sigmoid, hidden=False, verbose=True):
     return text
 
 
-def _tiled_shapes(hidden):
+def plan_tiled(hidden: bool = False, seed: int | None = None, c_code: bool = True):
+    """(M, K, N) of the tiled checks, blocks of TILE x TILE: K past a tile and not a multiple of
+    it, a tall C narrower than a tile and a wide one lower than a tile (rows and columns swapped
+    show on the first or the second), M and N never multiples of the tile, one C past 65,536
+    elements. Numba's are fewer and smaller: the simulator is slow."""
     if not hidden:
-        return ((1, 1, 1), (3, 5, 2), (17, 20, 18), (33, 40, 18))
-    return tuple(_random_shapes(random.Random(), 3, k_range=(17, 60), mn_range=(1, 40)))
+        shapes = [(1, 1, 1), (3, 5, 2), (17, 20, 18), (33, 40, 18), (20, 19, 5), (5, 18, 21), (263, 17, 251)]
+        return shapes if c_code else [(3, 5, 2), (17, 20, 18), (20, 19, 5), (5, 18, 21), (263, 17, 251)]
+    rng = np.random.default_rng(seed)
+    top = 40 if c_code else 24
+    k = lambda: kernels.off_multiple(rng, TILE + 1, 60 if c_code else 40, TILE)  # noqa: E731
+    tall = (int(rng.integers(TILE + 1, top + 1)), k(), int(rng.integers(1, TILE)))
+    wide = (int(rng.integers(1, TILE)), k(), int(rng.integers(TILE + 1, top + 1)))
+    rows, cols = kernels.large_shape(rng, (TILE, TILE))
+    shapes = [tall, wide, (rows, int(rng.integers(TILE + 1, 20)), cols)]
+    if c_code:
+        shapes.insert(0, (kernels.off_multiple(rng, TILE + 1, top, TILE), k(), kernels.off_multiple(rng, TILE + 1, top, TILE)))
+    return shapes
 
 
-def check_tiled_c(source, name, hidden=False, verbose=True):
+def _tiled_budget_shape(hidden: bool, seed: int | None):
+    return (TILE, 48, TILE) if not hidden else (TILE, int(np.random.default_rng(seed).choice((32, 40, 64))), TILE)
+
+
+def check_tiled_c(source, name, hidden=False, verbose=True, seed=None):
     """A CUDA C matmul with TILE x TILE __shared__ tiles, blocks of 16 x 16, K larger than a tile
-    and not a multiple of it; run under the race check, so a missing __syncthreads() fails."""
+    and not a multiple of it, within a global-read budget counted in the CPU shim; run under the
+    race check, so a missing __syncthreads() fails."""
     kernels.need_name(source, name, "check_tiled_c")
     if not isinstance(source, str):
         raise AssertionError("check_tiled_c takes the CUDA C source text and the kernel's name")
@@ -181,23 +236,21 @@ def check_tiled_c(source, name, hidden=False, verbose=True):
     if "__shared__" not in code:   # a missing __syncthreads() is left to the race check, which says why
         raise AssertionError("this check grades a tiled kernel and the source has no __shared__: load "
                              "tiles of A and B into __shared__ arrays")
-    return kernels.check_matmul(source, (TILE, TILE), name=name, shapes=_tiled_shapes(hidden), verbose=verbose)
+    shape = _tiled_budget_shape(hidden, seed)
+    return kernels.check_matmul(source, (TILE, TILE), name=name, shapes=plan_tiled(hidden, seed, True),
+                                max_reads_per_output=2 * tiled_reads(shape[1]), budget_shape=shape, seed=seed,
+                                verbose=verbose)
 
 
-def check_tiled_numba(kernel, hidden=False, verbose=True):
+def check_tiled_numba(kernel, hidden=False, verbose=True, seed=None):
     """A Numba matmul with TILE x TILE shared tiles, blocks of 16 x 16, within a global-read budget.
 
     The budget is twice what a tiled kernel reads, 4 * ceil(K / 16) elements of A and B per
     output, counted in the simulator; a naive kernel reads 2 * K.
     """
-    shape = (TILE, 48, TILE)
-    if hidden:
-        shape = (TILE, random.choice((32, 40, 64)), TILE)
-    limit = 2 * tiled_reads(shape[1])
-    shapes = ((3, 5, 2), (17, 20, 18))
-    if hidden:   # one block row or column fewer than the C check: the simulator is slow
-        shapes = _random_shapes(random.Random(), 1, k_range=(17, 40), mn_range=(1, 24))
-    return kernels.check_matmul(kernel, (TILE, TILE), shapes=shapes, max_reads_per_output=limit, budget_shape=shape,
+    shape = _tiled_budget_shape(hidden, seed)
+    return kernels.check_matmul(kernel, (TILE, TILE), shapes=plan_tiled(hidden, seed, False),
+                                max_reads_per_output=2 * tiled_reads(shape[1]), budget_shape=shape, seed=seed,
                                 verbose=verbose)
 
 

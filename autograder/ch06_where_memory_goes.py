@@ -244,8 +244,7 @@ def _allocator_figures() -> dict:
 
 # ---------------------------------------------------------------- the checks
 def _measured(hidden: bool, **kw) -> memory.Measurement:
-    """The chapter's step, measured here or (hidden) in a fresh process; a replaced meter is
-    refused by `grading.fresh`."""
+    """The chapter's step, measured here or (hidden, and always while grading) in a fresh process."""
     return memory.measure_one(f"autograder.{SLUG}:mlp_setup", hidden=hidden, **kw)
 
 

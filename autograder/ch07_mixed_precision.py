@@ -182,15 +182,19 @@ def underflow_demo(scale: float = 2.0**16, seed: int = 0) -> dict[str, torch.Ten
 
 
 # ---------------------------------------------------------------- the checks
+def _draw(hidden: bool, batches, default: int):
+    return (random.choice(batches), random.randrange(1, 10**6)) if hidden else (default, 0)
+
+
 def check_parity(setup, hidden=False):
     """(a) Loss parity with the fp32 baseline, step by step, and float32 master weights."""
-    batch, seed = (PARITY_BATCH, 0) if not hidden else (random.choice([96, 128, 160]), random.randrange(1, 10**6))
-    ref, got = (memory.build(s, like="fp32_setup", batch=batch, seed=seed) for s in (fp32_setup, setup))
-    for i in range(PARITY_STEPS):
-        want, have = float(ref.step()), got.step()
-        if not isinstance(have, (torch.Tensor, float)) or (isinstance(have, torch.Tensor) and have.numel() != 1):
-            raise AssertionError(f"the step should return the loss (a scalar), got {have!r}")
-        have = float(have)
+    batch, seed = _draw(hidden, [96, 128, 160], PARITY_BATCH)
+    runs = {who: memory.trial(s, steps=PARITY_STEPS, hidden=hidden, like="fp32_setup", batch=batch, seed=seed)
+            for who, s in (("fp32", f"autograder.{SLUG}:fp32_setup"), ("amp", setup))}
+    ref, got = runs["fp32"], runs["amp"]
+    for i, (have, want) in enumerate(zip(got.losses, ref.losses)):
+        if have is None:
+            raise AssertionError("the step should return the loss (a scalar)")
         if not abs(have - want) <= LOSS_RTOL * abs(want):
             times = have / want if want else 0.0
             power = round(math.log2(times)) if times > 0 else 0
@@ -201,36 +205,45 @@ def check_parity(setup, hidden=False):
                                      "the GradScaler's scale factor. Return the loss itself "
                                      "(loss.detach()), not scaler.scale(loss)" if scaled else
                                      "mixed precision should train like the fp32 step"))
-    bad = sorted({str(p.dtype) for p in got.model.parameters() if p.dtype != torch.float32})
+    bad = [d for d in got.dtypes if d != "float32"]
     if bad:
-        raise AssertionError(f"the model's parameters are {', '.join(bad)}: mixed precision keeps "
-                             "float32 master weights (autocast casts copies for each op); casting "
-                             "the model itself is pure low-precision training, not this technique")
-    pa, pb = (memory.persistent(s.model, s.optimizer) for s in (got, ref))
-    if pa != pb:
-        raise AssertionError(f"persistent bytes (parameters, gradients, optimizer state) are {pa}, "
-                             f"the fp32 baseline's are {pb}: under mixed precision they must not "
-                             "change")
+        raise AssertionError(f"the model's parameters are {', '.join('torch.' + d for d in bad)}: mixed "
+                             "precision keeps float32 master weights (autocast casts copies for each "
+                             "op); casting the model itself is pure low-precision training, not this "
+                             "technique")
+    if got.persistent != ref.persistent:
+        raise AssertionError(f"persistent bytes (parameters, gradients, optimizer state) are "
+                             f"{got.persistent}, the fp32 baseline's are {ref.persistent}: under mixed "
+                             "precision they must not change")
     print(f"parity: {PARITY_STEPS} steps within {LOSS_RTOL:.0%} of the fp32 losses "
           f"(last {have:.4f} vs {want:.4f}); master weights float32")
 
 
 def check_reduction(setup, hidden=False):
-    """(b) The meter's peak above the baseline step at least TARGET lower than fp32's.
-    Hidden: both steps measured in fresh processes, on a fresh seed and batch."""
-    batch, seed = ((random.choice(range(192, 385, 64)), random.randrange(1, 10**6)) if hidden
-                   else (BATCH, 0))
-    base, cand = memory.measure_pair(f"autograder.{SLUG}:fp32_setup", setup, hidden=hidden,
-                                     labels=("fp32", "autocast"), batch=batch, seed=seed)
-    c = memory.compare(base, cand, what="peak")
+    """(b) The meter's peak above the baseline step at least TARGET lower than fp32's, in a run
+    that also shows the measured step trained like fp32's (from the same noise) and saved 16-bit
+    tensors for backward. Hidden: both runs in fresh processes, on a fresh seed and batch."""
+    batch, seed = _draw(hidden, list(range(192, 385, 64)), BATCH)
+    kw = dict(steps=3, measure_at=2, hidden=hidden, like="fp32_setup", batch=batch, seed=seed)
+    cand = memory.trial(setup, perturb="draw", label="autocast", **kw)
+    base = memory.trial(f"autograder.{SLUG}:fp32_setup", perturb=cand.perturb, label="fp32", **kw)
+    memory.require_same_work(cand, base, loss_rtol=LOSS_RTOL, min_cosine=0.95)
+    c = memory.compare(base.measurement, cand.measurement, what="peak")
     try:
         got = memory.require_reduction(c, at_least=TARGET)
     except AssertionError as exc:
         raise AssertionError(f"batch {batch}: {exc}. Mixed precision lowers the peak when the "
                              "forward pass (model and loss) runs inside torch.autocast") from None
-    saved = memory.compare(base, cand, what="saved").reduction
-    print(f"reduction ({'fresh processes' if hidden else 'this process'}, batch {batch}): peak "
-          f"{got:.0%} lower (target {TARGET:.0%}), saved for backward {saved:.0%} lower")
+    saved = cand.measurement.saved_dtypes
+    half = sum(v for k, v in saved.items() if k in ("float16", "bfloat16"))
+    if half < 0.5 * sum(saved.values()):
+        raise AssertionError(f"the step saved {half:,} of {sum(saved.values()):,} bytes for backward in "
+                             "16 bits: under autocast the matrix products save 16-bit inputs; a lower "
+                             "peak from another technique is not mixed precision")
+    print(f"reduction ({'fresh processes' if cand.isolated else 'this process'}, batch {batch}): peak "
+          f"{got:.0%} lower (target {TARGET:.0%}), saved for backward "
+          f"{memory.compare(base.measurement, cand.measurement, what='saved').reduction:.0%} lower, "
+          f"{half / sum(saved.values()):.0%} of it 16-bit; the measured step trained like fp32's")
 
 
 def check_fp16_roundtrip(fn, hidden=False):

@@ -258,23 +258,27 @@ def _run(fn, *args, **kwargs):
     """fn(...), with a dtype mismatch inside the step turned into a message that says why."""
     try:
         return fn(*args, **kwargs)
-    except (RuntimeError, memory.MeterError) as exc:
+    except (RuntimeError, memory.MeterError) as exc:    # an isolated run's error is one too
         if "dtype" not in str(exc) and "scalar type" not in str(exc):
             raise
         raise AssertionError(f"the step failed with mixed types: {str(exc).strip().splitlines()[-1]}. "
                              "Cast the inputs and targets to bfloat16 as well as the model") from None
 
 
+def _draw(hidden: bool, batches, default: int):
+    return (random.choice(batches), random.randrange(1, 10**6)) if hidden else (default, 0)
+
+
 def check_parity(setup, hidden=False):
     """(a) Step by step, the losses stay within LOSS_RTOL of the fp32 baseline's, and finite."""
-    batch, seed = (PARITY_BATCH, 0) if not hidden else (random.choice([96, 128, 160]), random.randrange(1, 10**6))
-    ref, got = (memory.build(s, like="fp32_setup", batch=batch, seed=seed) for s in (fp32_setup, setup))
+    batch, seed = _draw(hidden, [96, 128, 160], PARITY_BATCH)
+    kw = dict(steps=PARITY_STEPS, hidden=hidden, like="fp32_setup", batch=batch, seed=seed)
+    ref = memory.trial(f"autograder.{SLUG}:fp32_setup", **kw)
+    got = _run(memory.trial, setup, **kw)
     peak_input = float(make_data(batch, seed)[0].abs().max())
-    for i in range(PARITY_STEPS):
-        want, have = float(ref.step()), _run(got.step)
-        if not isinstance(have, (torch.Tensor, float)) or (isinstance(have, torch.Tensor) and have.numel() != 1):
-            raise AssertionError(f"the step should return the loss (a scalar), got {have!r}")
-        have = float(have)
+    for i, (have, want) in enumerate(zip(got.losses, ref.losses)):
+        if have is None:
+            raise AssertionError("the step should return the loss (a scalar)")
         if not math.isfinite(have):
             raise AssertionError(f"step {i + 1} (batch {batch}, seed {seed}): loss {have}, fp32 "
                                  f"baseline {want:.6f}. An overflow: the inputs reach "
@@ -298,27 +302,31 @@ def not_bf16(persistent: dict[str, int], backend: str) -> list[str]:
 
 def check_memory(setup, hidden=False):
     """(b) Parameters, gradients and optimizer state those of bfloat16 (half of float32's),
-    kind by kind, and the peak above the baseline at least TARGET lower. Hidden: both steps
-    measured in fresh processes on a fresh seed and batch (the baseline from this module)."""
-    batch, seed = ((random.choice(range(192, 385, 64)), random.randrange(1, 10**6)) if hidden
-                   else (BATCH, 0))
-    base, cand = _run(memory.measure_pair, f"autograder.{SLUG}:fp32_setup", setup, hidden=hidden,
-                      labels=("fp32", "bf16"), batch=batch, seed=seed)
-    wrong = not_bf16(cand.persistent, cand.backend)
+    kind by kind, and the peak above the baseline at least TARGET lower, in a run that also
+    shows the measured step trained like fp32's from the same noise. Hidden: both runs in fresh
+    processes on a fresh seed and batch (the baseline from this module)."""
+    batch, seed = _draw(hidden, list(range(192, 385, 64)), BATCH)
+    kw = dict(steps=3, measure_at=2, hidden=hidden, like="fp32_setup", batch=batch, seed=seed)
+    cand = _run(memory.trial, setup, perturb="draw", label="bf16", **kw)
+    ref = memory.trial(f"autograder.{SLUG}:fp32_setup", perturb=cand.perturb, label="fp32", **kw)
+    base, m = ref.measurement, cand.measurement
+    wrong = not_bf16(m.persistent, m.backend)
     if wrong:
         raise AssertionError(f"persistent bytes not halved (batch {batch}): {'; '.join(wrong)}; "
                              f"fp32 holds {base.persistent}. Pure bf16 keeps the parameters, their "
                              "gradients and Adam's state in bfloat16: cast the model before its "
                              "first step")
-    c = memory.compare(base, cand, what="peak")
+    memory.require_same_work(cand, ref, loss_rtol=LOSS_RTOL, min_cosine=0.9)
+    c = memory.compare(base, m, what="peak")
     try:
         got = memory.require_reduction(c, at_least=TARGET)
     except AssertionError as exc:
         raise AssertionError(f"batch {batch}: {exc}. The step's activations should be bfloat16 "
                              "too: cast the inputs and targets, not only the model") from None
-    share = sum(cand.persistent.values()) / sum(base.persistent.values())
-    print(f"memory ({'fresh processes' if hidden else 'this process'}, batch {batch}): persistent "
-          f"bytes bfloat16's ({share:.0%} of fp32's), peak {got:.0%} lower (target {TARGET:.0%})")
+    share = sum(m.persistent.values()) / sum(base.persistent.values())
+    print(f"memory ({'fresh processes' if cand.isolated else 'this process'}, batch {batch}): persistent "
+          f"bytes bfloat16's ({share:.0%} of fp32's), peak {got:.0%} lower (target {TARGET:.0%}); "
+          "the measured step trained like fp32's")
 
 
 def check_spacing(fn, hidden=False):

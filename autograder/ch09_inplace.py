@@ -17,18 +17,20 @@ numbers of autograd's error message, on fresh random chains.
 
 Known limitations: the CPU tracker sees tensors only; on a GPU the caching allocator rounds
 each block up to 512 bytes (the sizes graded here are multiples of 512). Hidden checks measure
-the candidate in a fresh process and the baseline, the module's own function, in the grading
-process, after `grading.fresh` has refused a notebook that replaced the meter. `timeline` and
+the candidate in a fresh process, on input values drawn after its warm-up call, and the
+baseline, the module's own function, in the grading process. `timeline` and
 `step_timeline` (the page's plots) follow CPU tensors only, whatever the device.
 """
 from __future__ import annotations
 
+import os
 import random
 
 import torch
 from torch import nn
 
-from . import memory
+from . import isolation, memory
+from .answers import Remote, probe
 
 SLUG = "ch09_inplace"
 FALLBACK = ("Everything runs on the CPU here; the meter's CPU storage tracker counts the same "
@@ -222,16 +224,27 @@ def _same(got, want, what):
                              f"{TOL:g}): an in-place op changed the result")
 
 
-def _inference_ok(fn, rows, cols, seed):
+def _tensor(x):
+    """What a probe hands back of an answer's result: the tensor itself, or its description."""
+    return x.detach().cpu() if isinstance(x, torch.Tensor) else f"{type(x).__name__}"
+
+
+def _inference_probe(fn, rows, cols, seed) -> dict:
+    """Where the answer runs: its output, and which of its arguments it changed."""
     x, scale, bias = inference_data(rows, cols, seed)
     copies = [t.clone() for t in (x, scale, bias)]
-    got = _answer(fn, x, scale, bias)
-    for name, t, c in zip(("x", "scale", "bias"), (x, scale, bias), copies):
-        if not torch.equal(t, c):
-            raise AssertionError(f"infer_inplace changed its argument {name}: the caller still "
-                                 f"uses it. Make one new buffer (x * scale) and work in place "
-                                 "on that, never on the inputs")
-    _same(got, infer(*copies), f"the output ({rows}x{cols}, seed {seed})")
+    out = _answer(fn, x, scale, bias)
+    return {"out": _tensor(out), "changed": [n for n, t, c in zip(("x", "scale", "bias"), (x, scale, bias), copies)
+                                             if not torch.equal(t, c)]}
+
+
+def _inference_ok(fn, rows, cols, seed):
+    seen = probe(fn, _inference_probe, rows, cols, seed)
+    for name in seen["changed"]:
+        raise AssertionError(f"infer_inplace changed its argument {name}: the caller still "
+                             f"uses it. Make one new buffer (x * scale) and work in place "
+                             "on that, never on the inputs")
+    _same(seen["out"], infer(*inference_data(rows, cols, seed, on="cpu")), f"the output ({rows}x{cols}, seed {seed})")
 
 
 def _fresh_shape(hidden, rows, cols):
@@ -256,6 +269,10 @@ def _require_one_less(base, cand, act, what, hint):
         raise AssertionError(f"{what} peak: candidate {cand.peak:,} bytes, baseline {base.peak:,} "
                              f"bytes; needs at most {need:,} bytes (one activation tensor, {act:,} "
                              f"bytes, lower) [{base.backend}: {base.method}]. {hint}")
+    if not any(op.endswith("_") for op in cand.ops):
+        raise AssertionError(f"{what}: the measured call ran no in-place operation (ops ending in "
+                             f"_ such as add_ or relu_; it ran {', '.join(sorted(cand.ops)) or 'none'}): "
+                             "its lower peak comes from another technique")
     return c
 
 
@@ -266,63 +283,124 @@ def _measure(setup_fn, fn, hidden, label, **kw):
                               label=label, **kw)
 
 
+def _measured_call(fn, kind: str, size: tuple, seed: int) -> dict:
+    """One measured call of the answer, on inputs whose values are drawn afresh after its warm-up
+    call (so that nothing of the warm-up can stand in for it); the inputs and output come back."""
+    if kind == "inference":
+        args = list(inference_data(*size, seed))
+    else:
+        args = [Block(size[1], seed), training_data(*size, seed)]
+    _answer(fn, *args)                                    # the warm-up call, dropped
+    fresh = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
+    with torch.no_grad():
+        for t in ([args[0]] if kind == "inference" else [args[1]]):
+            t.copy_(torch.randn(t.shape, generator=fresh).to(t.device))
+    box = {}
+    m = memory.measure(lambda: box.setdefault("out", _answer(fn, *args)), model=args[0] if kind != "inference"
+                       else None, warmup=0, label="in place")
+    out = box.get("out")
+    return {"measurement": m.__dict__, "out": _tensor(out), "grad": bool(getattr(out, "requires_grad", False)),
+            "inputs": [t.detach().cpu() for t in (args if kind == "inference" else args[1:])]}
+
+
+def _call_measured(fn, kind, size, seed, hidden):
+    """_measured_call here (the notebook's feedback) or in a fresh process (the grade)."""
+    if hidden or isolation.grading_now() or isinstance(fn, Remote):
+        seen = isolation.run(_probe_job, fn, kind, size, seed)
+    else:
+        seen = _measured_call(fn, kind, size, seed)
+    seen["measurement"] = memory.Measurement(**{**seen["measurement"], "isolated": hidden or isinstance(fn, Remote)})
+    return seen
+
+
+def _probe_job(fn, kind, size, seed):
+    torch.set_num_threads(1)
+    return _measured_call(fn, kind, size, seed)
+
+
 def check_inference_peak(fn, hidden=False):
-    """(a2) Still right on the measured case, and the peak lower by one activation tensor.
-    Hidden: the candidate measured in a fresh process on a fresh shape and seed."""
+    """(a2) Right on the measured call itself (fresh input values after the warm-up), and that
+    call's peak lower by one activation tensor, with in-place ops in it. Hidden: the candidate
+    measured in a fresh process on a fresh shape and seed."""
     rows, cols, seed = _fresh_shape(hidden, ROWS, COLS)
     _inference_ok(fn, rows, cols, seed)
     base = memory.measure(inference_setup(infer, rows, cols, seed), label="out of place")
-    cand = _measure(inference_setup, fn, hidden, "in place", rows=rows, cols=cols, seed=seed)
-    c = _require_one_less(base, cand, rows * cols * 4, f"inference ({rows}x{cols})",
+    seen = _call_measured(fn, "inference", (rows, cols), seed, hidden)
+    _same(seen["out"], infer(*seen["inputs"]), f"the output of the measured call ({rows}x{cols})")
+    c = _require_one_less(base, seen["measurement"], rows * cols * 4, f"inference ({rows}x{cols})",
                           "Under no_grad, ops with a trailing underscore reuse h's buffer.")
-    print(f"inference peak ({'fresh process' if hidden else 'this process'}, {rows}x{cols}): "
+    print(f"inference peak ({'fresh process' if c.candidate.isolated else 'this process'}, {rows}x{cols}): "
           f"{c.candidate.peak:,} bytes against {c.baseline.peak:,} ({c.reduction:.0%} lower, "
           f"{c.baseline.backend} backend)")
 
 
+def _training_probe(fn, batch, seed) -> dict:
+    """Where the answer runs: its output, and the gradients of a squared loss of it."""
+    model, x = Block(WIDTH, seed), training_data(batch, WIDTH, seed)
+    try:
+        out = _answer(fn, model, x)
+    except RuntimeError as exc:
+        return {"error": f"{getattr(fn, '__name__', 'the answer')} raised in the forward pass: {exc}"}
+    if not (isinstance(out, torch.Tensor) and out.requires_grad):
+        return {"error": "forward_inplace should return the output with autograd on (a tensor that "
+                         "requires grad): do not use no_grad in training"}
+    try:
+        out.square().mean().backward()
+    except RuntimeError as exc:
+        return {"error": f"backward failed after forward_inplace: {exc} An in-place op overwrote a "
+                         "tensor autograd saved; keep that op out of place"}
+    return {"out": out.detach().cpu(), "grads": {n: p.grad.cpu() for n, p in model.named_parameters()}}
+
+
 def check_training(fn, hidden=False):
-    """(b) Output and every gradient equal to forward's; the forward peak (autograd on) lower
-    by one activation tensor. Hidden: fresh batch and seed, measured in a fresh process."""
+    """(b) Output and every gradient equal to forward's; the forward peak (autograd on) lower by
+    one activation tensor, on a measured call that is right itself (fresh input values after
+    the warm-up) and has in-place ops. Hidden: fresh batch and seed, measured in a fresh process."""
     batch, _, seed = _fresh_shape(hidden, BATCH, WIDTH)
-    results = []
-    for f in (forward, fn):
-        model, x = Block(WIDTH, seed), training_data(batch, WIDTH, seed)
-        try:
-            out = _answer(f, model, x)
-        except RuntimeError as exc:
-            raise AssertionError(f"{f.__name__} raised in the forward pass: {exc}") from None
-        if not (isinstance(out, torch.Tensor) and out.requires_grad):
-            raise AssertionError("forward_inplace should return the output with autograd on (a "
-                                 "tensor that requires grad): do not use no_grad in training")
-        try:
-            out.square().mean().backward()
-        except RuntimeError as exc:
-            raise AssertionError(f"backward failed after forward_inplace: {exc} An in-place op "
-                                 "overwrote a tensor autograd saved; keep that op out of place") from None
-        results.append((out.detach(), {n: p.grad for n, p in model.named_parameters()}))
-    (want, gw), (got, gg) = results
-    _same(got, want, "the output")
-    for n in gw:
-        _same(gg[n], gw[n], f"the gradient of {n}")
+    want, got = _training_probe(forward, batch, seed), probe(fn, _training_probe, batch, seed)
+    if "error" in got:
+        raise AssertionError(got["error"])
+    _same(got["out"], want["out"], "the output")
+    for n in want["grads"]:
+        _same(got["grads"].get(n), want["grads"][n], f"the gradient of {n}")
     base = memory.measure(memory.build(forward_setup, forward, batch, WIDTH, seed), label="out of place")
-    cand = _measure(forward_setup, fn, hidden, "in place", batch=batch, seed=seed)
-    c = _require_one_less(base, cand, batch * WIDTH * 4, f"forward pass (batch {batch})",
+    seen = _call_measured(fn, "forward", (batch, WIDTH), seed, hidden)
+    if not seen["grad"]:
+        raise AssertionError("the measured call's output does not require grad: keep autograd on")
+    ref = forward(Block(WIDTH, seed).cpu(), seen["inputs"][0])
+    _same(seen["out"], ref.detach(), "the output of the measured call")
+    c = _require_one_less(base, seen["measurement"], batch * WIDTH * 4, f"forward pass (batch {batch})",
                           "Which ops write into a buffer that no op has saved for backward?")
-    print(f"training forward ({'fresh process' if hidden else 'this process'}, batch {batch}): "
+    print(f"training forward ({'fresh process' if c.candidate.isolated else 'this process'}, batch {batch}): "
           f"gradients equal; peak {c.candidate.peak:,} bytes against {c.baseline.peak:,} "
           f"({c.reduction:.0%} lower, {c.baseline.backend} backend)")
 
 
+def _read_probe(fn, chain_seed: int, cases: int) -> dict:
+    """Where the answer runs: what it read from each random chain's error (or its failure)."""
+    rng, got = random.Random(chain_seed), []
+    for _ in range(cases):
+        chain, _want = error_case(rng)
+        try:
+            v = _answer(fn, chain, torch.randn(4, 3, requires_grad=True))
+        except RuntimeError as exc:
+            return {"got": got, "leaked": str(exc)}
+        got.append(list(v) if isinstance(v, (tuple, list)) else v if v is None else repr(v))
+    return {"got": got}
+
+
 def check_read_error(fn, hidden=False):
     """(c) (found, expected) versions of autograd's message, or None, on random chains."""
-    rng = random.Random(None if hidden else 9)
-    for i in range(12 if hidden else 6):
-        chain, want = error_case(rng)
-        try:
-            got = _answer(fn, chain, torch.randn(4, 3, requires_grad=True))
-        except RuntimeError as exc:
-            raise AssertionError(f"case {i + 1}: read_inplace_error let this error through: {exc} "
-                                 "Catch the RuntimeError and read its two version numbers") from None
+    seed, n = (random.randrange(2**31), 12) if hidden else (9, 6)
+    seen = probe(fn, _read_probe, seed, n)
+    rng = random.Random(seed)
+    for i in range(n):
+        _chain, want = error_case(rng)
+        if i == len(seen["got"]):
+            raise AssertionError(f"case {i + 1}: read_inplace_error let this error through: "
+                                 f"{seen.get('leaked')} Catch the RuntimeError and read its two "
+                                 "version numbers")
+        got = seen["got"][i]
         if got is not None:
             try:
                 got = tuple(int(v) for v in got)
@@ -332,7 +410,7 @@ def check_read_error(fn, hidden=False):
         if got != want:
             raise AssertionError(f"case {i + 1}: expected {want} (None when backward works, else "
                                  f"(found version, expected version)), got {got}")
-    print(f"read_inplace_error: {12 if hidden else 6} chains read right")
+    print(f"read_inplace_error: {n} chains read right")
 
 
 # ---------------------------------------------------------------- the three peaks

@@ -19,8 +19,8 @@ the test accuracy keeps at least ACC_KEPT of Adam's on the same seed (hidden: a 
 parameter bytes, and the step's peak, everything live included, lower by at least Adam's state
 (hidden: in fresh processes, fresh seed and batch); (c) a student's `state_bytes(optimizer)`
 predicts, before any step, the state bytes the meter measures after one, exactly (hidden:
-fresh random models and optimizers; measured in-process, since the setup measured is the
-course's own and `grading.fresh` refuses a replaced meter or workload).
+fresh random models and optimizers; the answer runs where the student's code runs, the
+measurement of the course's own setup where the check runs).
 
 Why "the peak with everything live" (the meter's `total`) and not the peak above the
 baseline: state is persistent, so it is live before the step and sits in the baseline. Where
@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import memory
-from .answers import answer_int
+from .answers import answer_int, probe
 
 SLUG = "ch10_lean_optimizers"
 FALLBACK = ("The optimizers run on the CPU here; the meter's CPU storage tracker counts the "
@@ -273,24 +273,32 @@ def cosine_rate(lr0: float, t: int, steps: int) -> float:
     return lr0 * (1 + math.cos(math.pi * t / steps)) / 2
 
 
+def _training_probe(setup, seed: int, steps: int) -> dict:
+    """Where the setup runs: the learning rate before each step, and the test accuracy after."""
+    spec = memory.build(setup, like="adam_setup", batch=BATCH, seed=seed, steps=steps)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(float(spec.optimizer.param_groups[0]["lr"]))
+        spec.step()
+    return {"lrs": lrs, "accuracy": accuracy(spec.model, seed)}
+
+
 def check_training(setup, hidden=False):
     """(a) The rate follows a cosine schedule to 0 over `steps`, and the test accuracy keeps at
     least ACC_KEPT of Adam's, trained from the same weights on the same batches."""
     seed, steps = (0, STEPS) if not hidden else (random.randrange(1, 10**6), random.choice([160, 200]))
     base = train(adam_setup, steps=steps, seed=seed)["accuracy"]
-    spec = memory.build(setup, like="adam_setup", batch=BATCH, seed=seed, steps=steps)
-    group = spec.optimizer.param_groups[0]
-    lr0 = group["lr"]
-    for t in range(steps):
+    run = probe(setup, _training_probe, seed, steps)
+    lr0 = run["lrs"][0]
+    for t, lr in enumerate(run["lrs"]):
         want = cosine_rate(lr0, t, steps)
-        if not abs(group["lr"] - want) <= 1e-6 * lr0:
+        if not abs(lr - want) <= 1e-6 * lr0:
             raise AssertionError(
-                f"before step {t + 1} of {steps} the learning rate is {group['lr']:.6g}; a cosine "
+                f"before step {t + 1} of {steps} the learning rate is {lr:.6g}; a cosine "
                 f"schedule from {lr0:g} to 0 over {steps} steps has it at {want:.6g}. Make a "
                 "torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) in the setup and "
                 "call its step() after opt.step(), once per training step")
-        spec.step()
-    got = accuracy(spec.model, seed)
+    got = run["accuracy"]
     need = ACC_KEPT * base
     if got < need:
         raise AssertionError(
@@ -302,22 +310,32 @@ def check_training(setup, hidden=False):
           f"{got:.1%} against Adam's {base:.1%} ({got / base:.0%} of it, needs {ACC_KEPT:.0%})")
 
 
+def _plain_sgd(run: memory.Trial) -> float:
+    """How far the measured step's update is from plain SGD's, -lr x gradient (0: exactly it)."""
+    want = -run.lr * run.grad
+    if run.after.shape != want.shape or not want.size:
+        return float("inf")
+    scale = float(abs(want).max()) or 1.0
+    return float(abs(run.after - run.before - want).max()) / scale
+
+
 def check_memory(setup, hidden=False):
     """(b) Optimizer state: Adam's exactly 2x the parameter bytes, the candidate's exactly 0;
-    the peak, everything live included, lower by at least Adam's state. Hidden: both measured
-    in fresh processes, on a fresh seed and batch."""
+    the peak, everything live included, lower by at least Adam's state; and the measured step is
+    plain SGD's update (parameters moved by exactly -lr x gradient). Hidden: both runs in fresh
+    processes, on a fresh seed and batch."""
     batch, seed = (BATCH, 0) if not hidden else (random.choice([64, 96, 160, 192, 256]),
                                                  random.randrange(1, 10**6))
-    # Adam first, then the candidate, each measured with nothing of the other alive: the
-    # figure compared is the peak with everything live in the process included
-    adam, cand = memory.measure_pair(f"autograder.{SLUG}:adam_setup", setup, hidden=hidden,
-                                     labels=("Adam", "SGD"), batch=batch, seed=seed)
-    spec = memory.build(setup, like="adam_setup", batch=batch, seed=seed)
-    held = {id(p) for g in spec.optimizer.param_groups for p in g["params"]}
-    if any(id(p) not in held for p in spec.model.parameters()):
+    kw = dict(steps=3, measure_at=2, hidden=hidden, like="adam_setup", batch=batch, seed=seed)
+    # Adam first, then the candidate, each run with nothing of the other alive: the figure
+    # compared is the peak with everything live in the process included
+    ref = memory.trial(f"autograder.{SLUG}:adam_setup", perturb="draw", label="Adam", **kw)
+    run = memory.trial(setup, perturb=ref.perturb, label="SGD", **kw)
+    adam, cand = ref.measurement, run.measurement
+    if run.extra.get("untrained"):
         raise AssertionError("the optimizer returned does not hold every parameter of the model: "
                              "return the optimizer that trains it")
-    where = f"[{adam.backend}: {adam.method}{', fresh processes' if hidden else ''}]"
+    where = f"[{adam.backend}: {adam.method}{', fresh processes' if run.isolated else ''}]"
     params, state = adam.persistent["parameters"], adam.persistent["optimizer_state"]
     if state != TARGET["adam"] * params:    # the course's own figure; a failure is ours
         raise AssertionError(f"Adam's state measured {_fmt(state)}, not 2 x the parameter bytes "
@@ -341,10 +359,16 @@ def check_memory(setup, hidden=False):
             f"{_fmt(need)} (measured {adam.total - cand.total:,} bytes lower). Something else "
             "stays alive between steps: a second optimizer, or gradients kept by "
             f"zero_grad(set_to_none=False)? {where}")
-    print(f"memory ({'fresh processes' if hidden else 'this process'}, batch {batch}): optimizer "
+    memory.require_same_work(run, ref, loss_rtol=None, update=False)
+    off = _plain_sgd(run)
+    if not off <= 1e-3:
+        raise AssertionError(f"the measured step did not move the parameters by -lr x gradient "
+                             f"(off by {off:.2g} of the update): with no optimizer state the update "
+                             "must be plain SGD's, and it must be done by the optimizer in the step")
+    print(f"memory ({'fresh processes' if run.isolated else 'this process'}, batch {batch}): optimizer "
           f"state 0 bytes, Adam's {state:,} = 2 x {params:,} parameter bytes; peak including "
           f"everything live {cand.total:,} bytes, Adam's {adam.total:,} "
-          f"({1 - cand.total / adam.total:.0%} lower)")
+          f"({1 - cand.total / adam.total:.0%} lower); the measured step is plain SGD's")
 
 
 def _describe(kind, widths, frozen, precision) -> str:
@@ -352,11 +376,20 @@ def _describe(kind, widths, frozen, precision) -> str:
             + (f", first {frozen} Linear(s) frozen" if frozen else ""))
 
 
+def _state_probe(fn, kind, widths, frozen, precision) -> dict:
+    """Where the answer runs: its prediction for a fresh optimizer, and whether it stepped it."""
+    opt = optimizer_setup(kind=kind, widths=widths, frozen=frozen, precision=precision)["optimizer"]
+    before = [p.detach().clone() for g in opt.param_groups for p in g["params"]]
+    got = fn(opt)
+    after = [p for g in opt.param_groups for p in g["params"]]
+    stepped = bool(opt.state) or any(not torch.equal(a, b) for a, b in zip(after, before))
+    plain = isinstance(got, (int, float, str, type(None))) or type(got).__module__ == "numpy"
+    return {"got": got if plain else repr(got)[:100], "stepped": stepped}
+
+
 def check_state_bytes(fn, hidden=False):
     """(c) fn(optimizer), asked before the first step, equals the optimizer state bytes the
-    meter measures after a step, exactly. Hidden: fresh random models and optimizers, measured
-    in this process by the freshly loaded module (the setup measured is the course's own, and
-    `grading.fresh` refuses a replaced meter or workload)."""
+    meter measures after a step, exactly. Hidden: fresh random models and optimizers."""
     cases = [("adam", (48, 32, 16), 0, "float32"), ("sgd", (48, 32, 16), 0, "float32"),
              ("sgd_momentum", (40, 24, 24, 8), 0, "float32"),
              ("adamw", (40, 24, 24, 8), 1, "float32"), ("adam", (32, 64, 16), 0, "bfloat16"),
@@ -370,13 +403,11 @@ def check_state_bytes(fn, hidden=False):
     for kind, widths, frozen, precision in cases:
         kw = dict(kind=kind, widths=widths, frozen=frozen, precision=precision)
         what = f"state_bytes for {_describe(**kw)}"
-        opt = optimizer_setup(**kw)["optimizer"]
-        before = [p.detach().clone() for g in opt.param_groups for p in g["params"]]
-        got = answer_int(fn(opt), what)
-        after = [p for g in opt.param_groups for p in g["params"]]
-        if opt.state or any(not torch.equal(a, b) for a, b in zip(after, before)):
+        seen = probe(fn, _state_probe, kind, widths, frozen, precision)
+        if seen["stepped"]:
             raise AssertionError(f"{what}: the optimizer was stepped inside state_bytes; predict "
                                  "from param_groups and the parameters, before any step")
+        got = answer_int(seen["got"], what)
         m = memory.measure(memory.build(optimizer_setup, **kw), label=kind)
         exact = memory.in_tensor_bytes(m, optimizer_setup, **kw)   # a GPU rounds to 512 bytes
         want = exact.persistent["optimizer_state"]

@@ -40,6 +40,7 @@ class Shipment:
     modules: dict[str, str] = field(default_factory=dict)             # alias -> module name
     imports: dict[str, tuple[str, str]] = field(default_factory=dict)  # alias -> (module, qualname)
     values: dict[str, Any] = field(default_factory=dict)              # plain globals, pickled
+    packed: bytes | None = None        # the values, still pickled: how the grader holds a student's
 
     def files(self) -> list[str]:
         """The file name of each block in the child, as tracebacks and `linecache` show it."""
@@ -93,12 +94,18 @@ def _source(obj) -> tuple[str, str, int]:
             for i in range(min(code.co_firstlineno, len(lines)) - 1, -1, -1):
                 if pat.match(lines[i]):
                     return obj.__name__, textwrap.dedent("".join(inspect.getblock(lines[i:]))), i + 1
-    try:
-        lines, start = inspect.getsourcelines(obj)
+    try:   # by its code: inspect would follow a decorator's __wrapped__ to another function
+        lines, start = inspect.getsourcelines(getattr(obj, "__code__", obj))
     except (OSError, TypeError) as exc:
         raise ShippingError(f"cannot read the source of {getattr(obj, '__name__', obj)!r} ({exc}); "
                             "pass the source text instead") from None
-    return obj.__name__, textwrap.dedent("".join(lines)), max(int(start), 1)
+    return _bound_name(obj), textwrap.dedent("".join(lines)), max(int(start), 1)
+
+
+def _bound_name(obj) -> str:
+    """The name a function's `def` (or a class's `class`) statement binds."""
+    code = getattr(obj, "__code__", None)
+    return code.co_name if code is not None else obj.__name__
 
 
 def in_notebook(obj) -> bool:
@@ -119,7 +126,7 @@ def ship(obj, *, strict: bool = True, follow: Callable[[Any], bool] = in_noteboo
     if py.__name__ == "<lambda>" or (isinstance(py, types.FunctionType) and py.__code__.co_freevars):
         raise ShippingError(f"{py.__name__} is a lambda or a closure: define it at the top level "
                             "of the notebook")
-    out, seen = Shipment(py.__name__), set()
+    out, seen = Shipment(_bound_name(py)), set()
 
     def visit(o) -> None:
         o = getattr(o, "py_func", o)
@@ -150,6 +157,8 @@ def ship(obj, *, strict: bool = True, follow: Callable[[Any], bool] = in_noteboo
         target = getattr(v, "py_func", v)
         if isinstance(target, (types.FunctionType, type)) and follow(v):
             visit(v)
+            if _bound_name(target) != n:            # an alias: `_right = crossover`
+                out.blocks.append((f"<alias {n}>", f"{n} = {_bound_name(target)}\n", 1))
             return
         module, qual = getattr(v, "__module__", None), getattr(v, "__qualname__", None)
         if callable(v) and module and qual and "<" not in qual and module != "__main__":
@@ -189,7 +198,7 @@ def land(shipment: Shipment, namespace: dict | None = None,
         for part in qual.split("."):
             obj = getattr(obj, part)
         ns[alias] = obj
-    ns.update(shipment.values)
+    ns.update(pickle.loads(shipment.packed) if shipment.packed is not None else shipment.values)
     for filename, (_, text, start) in zip(shipment.files(), shipment.blocks):
         padded = "\n" * (start - 1) + text
         linecache.cache[filename] = (len(padded), None, padded.splitlines(True), filename)

@@ -114,19 +114,25 @@ def nbgrader(course: Path, *args, check=True):
 
 
 class Course:
-    def __init__(self, root: Path, slug: str, timeout: int):
+    """A throwaway course of one assignment (`slug`), or of several (`also`: more slugs)."""
+
+    def __init__(self, root: Path, slug: str, timeout: int, notebooks: tuple[str, ...] = ()):
+        """An assignment `slug` of one chapter's notebook or, with `notebooks`, of several
+        chapters' notebooks together (graded in one `nbgrader autograde` run)."""
         self.root, self.slug = root, slug
         shutil.copy(ROOT / "nbgrader_config.py", root)
-        shutil.copytree(ROOT / "solutions" / slug, root / "solutions" / slug)
         # per-cell limit short enough for a test of a looping submission
         with open(root / "nbgrader_config.py", "a") as f:
             f.write(f"\nc.Execute.timeout = {timeout}\n")
+        (root / "solutions" / slug).mkdir(parents=True)
+        for s in notebooks or (slug,):
+            shutil.copy(ROOT / "solutions" / s / f"{s}.ipynb", root / "solutions" / slug)
         nbgrader(root, "generate_assignment", slug, "--force")
 
-    def submit(self, student: str, nb) -> None:
+    def submit(self, student: str, nb, notebook: str | None = None) -> None:
         folder = self.root / "submitted" / student / self.slug
         folder.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, str(folder / f"{self.slug}.ipynb"))
+        nbformat.write(nb, str(folder / f"{notebook or self.slug}.ipynb"))
 
     def autograde(self):
         return nbgrader(self.root, "autograde", self.slug, "--force")
@@ -145,13 +151,13 @@ class Course:
         self.autograde()
         return self.scores()
 
-    def graded(self, student) -> nbformat.NotebookNode:
-        return read(self.root / "autograded" / student / self.slug / f"{self.slug}.ipynb")
+    def graded(self, student, notebook: str | None = None) -> nbformat.NotebookNode:
+        return read(self.root / "autograded" / student / self.slug / f"{notebook or self.slug}.ipynb")
 
-    def output(self, student, grade_id=None, clean=False) -> str:
+    def output(self, student, grade_id=None, clean=False, notebook: str | None = None) -> str:
         """What the graded notebook (or its cell `grade_id`) printed, tracebacks included;
         clean=True also asserts that no cell of it raised."""
-        nb = self.graded(student)
+        nb = self.graded(student, notebook)
         outs = [o for x in ([cell(nb, grade_id)] if grade_id else nb.cells) for o in x.get("outputs", [])]
         if clean:
             assert "error" not in {o.get("output_type") for o in outs}, f"{student}: a cell raised"

@@ -1,5 +1,5 @@
-"""Grading: loading a chapter's checks afresh, the nbgrader preprocessors, release, GPU recording.
+"""Grading: the verdict decided outside the student's code, the sandbox, nbgrader's preprocessors,
+release and GPU recording.
 
 The layer above `kernels/` and `memory/`, below the chapters.
 """
-from .fresh import fresh, replaced  # noqa: F401

@@ -1,7 +1,8 @@
 """The runner child: `python -m autograder.kernels.child JOBDIR`, and the simulator's job.
 
 The parent (`numba_runner`) writes JOBDIR/job.pkl: {"mode": "simulate" or "compile", "source":
-a Shipment, "launches": [(grid, block, shared bytes, args)], ...}; this process runs it and
+a Shipment, "launches": [(grid, block, shared bytes, args, blocks to run or None)], ...}; this
+process runs it and
 writes JOBDIR/result.pkl (renamed into place, so a result is whole or absent). What the kernel
 prints goes to stdout; `@@LAUNCH k` lines on stderr say which launch it reached. Kept out of
 the package's `__init__`, so that `-m` runs the only copy of it.
@@ -25,6 +26,11 @@ from .ptx import compile_job
 from .simulator import Checked, Tracker
 from .source import land_kernel
 
+# Numba's warp-level operations: a GPU has them, the simulator does not.
+WARP_OPERATIONS = {"shfl_sync", "shfl_up_sync", "shfl_down_sync", "shfl_xor_sync", "all_sync", "any_sync",
+                   "eq_sync", "ballot_sync", "syncwarp", "activemask", "lanemask_lt", "match_any_sync",
+                   "match_all_sync"}
+
 
 def _error_from_exception(e: BaseException, tracker: Tracker, files: set) -> dict:
     """What stopped a launch: the Tracker's record, else the exception at the student's line."""
@@ -40,6 +46,9 @@ def _error_from_exception(e: BaseException, tracker: Tracker, files: set) -> dic
             block = tuple(int(x) for x in m.group(2).split(","))
             msg = m.group(3)
         kind = "oob" if isinstance(e, IndexError) else "crash"
+        missing = re.search(r"has no attribute '(\w+)'", msg) if isinstance(e, AttributeError) else None
+        if missing and missing.group(1) in WARP_OPERATIONS:
+            kind, msg = "unsupported", missing.group(1)
         info = {"kind": kind, "type": type(e).__name__, "message": msg, "thread": thread, "block": block,
                 "file": last.filename if last else None, "line": last.lineno if last else None}
     return info
@@ -51,7 +60,8 @@ def simulate(job: dict) -> dict:
     from numba import cuda
     shipment = job["source"]
     sources: dict[str, list[str]] = {}
-    tracker_ref = [Tracker(sources)]
+    single = bool(job.get("single_writer"))
+    tracker_ref = [Tracker(sources, single)]
     sim_patches.install(tracker_ref, sources)
     ns = land_kernel(shipment)
     for fn in shipment.files():
@@ -64,10 +74,11 @@ def simulate(job: dict) -> dict:
     params = list(inspect.signature(kern.py_func).parameters)
     results = []
     indices = job.get("indices") or list(range(len(job["launches"])))
-    for k, (grid, block, smem, args) in zip(indices, job["launches"]):
+    for k, (grid, block, smem, args, blocks) in zip(indices, job["launches"]):
         print(f"@@LAUNCH {k}", file=sys.stderr, flush=True)
-        tracker = Tracker(sources)
+        tracker = Tracker(sources, single)
         tracker_ref[0] = tracker
+        sim_patches.SELECTED[0] = blocks
         wrapped = [Checked(a, params[i] if i < len(params) else f"argument {i}", tracker, shared=False)
                    if isinstance(a, np.ndarray) else a for i, a in enumerate(args)]
         t0 = time.time()

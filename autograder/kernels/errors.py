@@ -12,13 +12,21 @@ class KernelError(AssertionError):
 
     reason = "error"
 
-    def __init__(self, message: str, *, backend: str = "", launch: str = ""):
+    def __init__(self, message: str, *, backend: str = "", launch: str = "", advice: str = "",
+                 info: dict | None = None):
         self.backend = backend
         self.launch = launch
-        self.detail = message
+        self.facts = message
+        self.advice = advice
+        self.info = dict(info or {})
+        self.detail = message + (f". {advice}" if advice else "")
         prefix = f"[{backend}] " if backend else ""
         where = f"{launch}: " if launch else ""
-        super().__init__(prefix + where + message)
+        super().__init__(prefix + where + self.detail)
+
+    def with_advice(self, advice: str) -> "KernelError":
+        """The same failure with other advice (a check that knows the kernel's intent says more)."""
+        return type(self)(self.facts, backend=self.backend, launch=self.launch, advice=advice, info=self.info)
 
 
 class KernelCompileError(KernelError):
@@ -27,6 +35,11 @@ class KernelCompileError(KernelError):
 
 class LaunchConfigError(KernelError):
     reason = "launch"
+
+
+class ArgumentTypeError(KernelError):
+    """A scalar argument is not what the kernel's parameter declares (its size or its kind)."""
+    reason = "argument type"
 
 
 class KernelTimeout(KernelError):
@@ -43,6 +56,11 @@ class RaceError(KernelError):
 
 class KernelCrash(KernelError):
     reason = "crash"
+
+
+class NotOnThisBackend(KernelError):
+    """The kernel uses what this backend cannot run (warp operations in the Numba simulator)."""
+    reason = "unsupported"
 
 
 class WrongResult(KernelError):

@@ -72,12 +72,16 @@ class Launch:
 
     Array arguments are NumPy arrays (copied in, copied back); scalars are NumPy scalars
     (np.int32(n), np.float32(x)) so that CUDA C receives exactly the declared type.
+    `blocks`: on the CPU, run only these blocks (linear indices, x fastest), so that a grid
+    past 65,536 threads stays cheap there; a GPU runs them all. Only for kernels whose blocks
+    do not depend on each other, and a check then compares only what those blocks write.
     """
     grid: Any
     block: Any
     args: Sequence[Any]
     shared_mem: int = 0
     label: str = ""
+    blocks: range | None = None
 
     @property
     def grid3(self) -> tuple[int, int, int]:
@@ -91,6 +95,13 @@ class Launch:
     def threads(self) -> int:
         return int(np.prod(self.grid3)) * int(np.prod(self.block3))
 
+    @property
+    def cpu_threads(self) -> int:
+        """The threads the CPU runs: those of `blocks` only, where it is given."""
+        if self.blocks is None:
+            return self.threads
+        return len(self.blocks) * int(np.prod(self.block3))
+
     def describe(self) -> str:
         def short(t):
             t = list(t)
@@ -98,6 +109,8 @@ class Launch:
                 t.pop()
             return str(t[0]) if len(t) == 1 else "(" + ", ".join(map(str, t)) + ")"
         text = f"grid={short(self.grid3)}, block={short(self.block3)}"
+        if self.blocks is not None:
+            text += f", blocks {self.blocks.start}..{self.blocks.stop - 1} run on the CPU"
         return f"{self.label} ({text})" if self.label else text
 
 
@@ -108,6 +121,9 @@ def validated(launches: Sequence[Launch], backend: str) -> list[Launch]:
         raise ValueError("no launches")
     for L in launches:
         validate_launch(L.grid, L.block, backend=backend, label=L.describe())
+        total = int(np.prod(L.grid3))
+        if L.blocks is not None and not (0 <= L.blocks.start < L.blocks.stop <= total and L.blocks.step == 1):
+            raise ValueError(f"blocks={L.blocks} is not a range of the grid's {total} blocks")
     return launches
 
 
@@ -119,6 +135,7 @@ class AccessCount:
     max_reads_per_thread: int = 0
     max_writes_per_thread: int = 0
     threads: int = 0                                              # threads that touched global memory
+    barriers: int = 0                                             # most __syncthreads() one thread passed
 
     @property
     def total_reads(self) -> int:

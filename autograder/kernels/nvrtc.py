@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from .. import isolation
 from .errors import KernelCompileError, source_line
 from .launch import DEFAULT_CC, STATIC_SHARED_LIMIT
 from .toolchain import nvrtc_libraries
@@ -93,6 +94,21 @@ def nvrtc_compile(source: str, options: tuple[str, ...] = (), cc: tuple[int, int
 
 
 def _nvrtc_compile(source: str, opts: tuple[str, ...]) -> NvrtcResult:
+    """One NVRTC compile. While grading it runs in a sandboxed child: a student's source can
+    #include files, and a compiler's messages quote them."""
+    if isolation.grading_now():
+        fields = isolation.run(_compile_job, source, opts, timeout=120)
+        return NvrtcResult(**{**fields, "version": tuple(fields["version"]) if fields.get("version") else None,
+                              "options": tuple(fields.get("options") or ()),
+                              "entries": list(fields.get("entries") or [])})
+    return _compile_here(source, opts)
+
+
+def _compile_job(source: str, opts: tuple[str, ...]) -> dict:
+    return dict(_compile_here(source, tuple(opts)).__dict__)
+
+
+def _compile_here(source: str, opts: tuple[str, ...]) -> NvrtcResult:
     lib, _ = _nvrtc()
     if lib is None:
         return NvrtcResult(available=False)

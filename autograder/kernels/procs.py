@@ -7,54 +7,47 @@ thread that started it dies, so a killed notebook kernel leaves no kernel binary
 new session alone escapes a killed parent's group). A child writes `@@LAUNCH k` on stderr as
 it starts launch k, so that a child killed on time still says which launch never ended.
 
+A kernel's time limit is scaled to the machine (`Limit`): a run still going after a floor of a
+few seconds makes the runner time a reference (the same launches of a kernel that does
+nothing), and the run may go on to `factor` times that, so that a busy machine does not fail a
+slow right kernel while an endless loop is reported in seconds.
+
 Known limitations: the parent-death signal is Linux only; elsewhere a child outlives a parent
 killed by SIGKILL until its own time limit, which the child does not enforce.
 """
 from __future__ import annotations
 
-import ctypes
-import functools
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+from .. import isolation
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])   # the folder that holds autograder/
 
 
-@functools.lru_cache(maxsize=None)
-def _prctl():
-    """libc's prctl, looked up in the parent (a forked child should call, not load, anything)."""
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-def _tied_to_parent():
-    """A preexec_fn that asks for SIGKILL when the parent goes (PR_SET_PDEATHSIG), or None."""
-    prctl = _prctl() if sys.platform.startswith("linux") else None
-    if prctl is None:
-        return None
-
-    def tie():
-        prctl(1, signal.SIGKILL, 0, 0, 0)   # 1 = PR_SET_PDEATHSIG
-    return tie
-
-
-def start(cmd: list[str], env: dict | None = None, cwd: str | None = None) -> subprocess.Popen:
-    """Start `cmd` in a process group of its own, tied to this process; text stdout and stderr."""
+def start(cmd: list[str], env: dict | None = None, cwd: str | None = None,
+          writable: tuple[str, ...] = (), readable: tuple[str, ...] = ()) -> subprocess.Popen:
+    """Start `cmd` in a process group of its own, tied to this process; text stdout and stderr.
+    While grading, it starts in the sandbox, which lets it write only in `cwd` and `writable`
+    and read of the grader's files only `readable` (and the Python environment)."""
+    cmd = isolation.wrap_command(cmd, [*([cwd] if cwd else []), *writable], list(readable))
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
-                            errors="replace", start_new_session=True, preexec_fn=_tied_to_parent())
+                            errors="replace", start_new_session=True, preexec_fn=isolation.tied_to_parent())
 
 
-def start_module(module: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+def start_module(module: str, *args: str, env: dict | None = None,
+                 writable: tuple[str, ...] = (), readable: tuple[str, ...] = ()) -> subprocess.Popen:
     """`python -m <module> <args>` with this interpreter, the course's package importable."""
     env = dict(os.environ if env is None else env)
     env["PYTHONPATH"] = PACKAGE_PARENT + os.pathsep + env.get("PYTHONPATH", "")
-    return start([sys.executable, "-m", module, *args], env=env)
+    return start([sys.executable, "-m", module, *args], env=env, writable=writable, readable=readable)
 
 
 def launch_of(stderr: str, default: int = 0) -> int:
@@ -76,3 +69,47 @@ def wait(proc: subprocess.Popen, timeout: float) -> tuple[str, str, bool]:
             proc.kill()
         out, err = proc.communicate()
         return out, err, True
+
+
+@dataclass
+class Limit:
+    """A time limit of max(floor, factor * reference seconds), at most `ceiling`. `reference()`
+    runs only when a run is still going at the floor, and once per Limit."""
+    floor: float
+    ceiling: float
+    factor: float = 10.0
+    reference: Callable[[], float] | None = None
+    measured: float | None = None
+
+    def seconds(self) -> float:
+        if self.reference is not None and self.measured is None:
+            self.measured = self.reference()
+        scaled = self.factor * self.measured if self.measured is not None else 0.0
+        return min(self.ceiling, max(self.floor, scaled))
+
+    def describe(self, seconds: float) -> str:
+        if self.measured is None or seconds >= self.ceiling or seconds <= self.floor:
+            return f"{seconds:.0f} s"
+        return (f"{seconds:.0f} s ({self.factor:g} times the {self.measured:.1f} s that a kernel doing nothing "
+                f"takes on the same launches here)")
+
+
+def wait_scaled(proc: subprocess.Popen, limit: Limit, t0: float) -> tuple[str, str, bool, float]:
+    """(stdout, stderr, timed_out, limit in seconds) of a child started at `t0`, its group killed
+    past the limit."""
+    first = min(limit.floor, limit.ceiling)
+    try:
+        out, err = proc.communicate(timeout=max(0.1, first - (time.time() - t0)))
+        return out, err, False, first
+    except subprocess.TimeoutExpired:
+        pass
+    total = limit.seconds()
+    left = total - (time.time() - t0)
+    if left > 0:
+        try:
+            out, err = proc.communicate(timeout=left)
+            return out, err, False, total
+        except subprocess.TimeoutExpired:
+            pass
+    out, err, timed_out = wait(proc, 0)
+    return out, err, timed_out, total

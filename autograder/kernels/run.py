@@ -20,16 +20,19 @@ def is_cuda_c(kernel) -> bool:
 
 def run_kernel(kernel, launches: Sequence[Launch], *, name: str | None = None, backend: str = "auto",
                options: Sequence[str] = (), count_accesses: bool = False, timeout: float = 60.0,
-               sanitizers: Sequence[str] = ("address", "thread")) -> KernelRun:
+               sanitizers: Sequence[str] = ("address", "thread"), single_writer: bool = False) -> KernelRun:
     """Run a Numba CUDA kernel (function, dispatcher or source text) or CUDA C source text.
 
     backend: "auto" (GPU if `detect().cuda`, else the CPU path), "gpu", or "cpu"
-    ("simulator" and "shim" are accepted as names of the CPU path).
+    ("simulator" and "shim" are accepted as names of the CPU path). count_accesses: global reads
+    and writes per array and barriers per thread, in `KernelRun.accesses` (counted on the CPU,
+    on a GPU machine too); single_writer: two threads writing one element of an array fail the
+    run, as a race (for kernels where each element has one owner).
     """
     if is_cuda_c(kernel):
         if name is None:
             raise ValueError("CUDA C needs the kernel's name, as cupy.RawKernel(code, name) does")
-        return run_cuda_c(kernel, name, launches, options=options, backend=backend,
-                          timeout=timeout, sanitizers=sanitizers)
+        return run_cuda_c(kernel, name, launches, options=options, backend=backend, timeout=timeout,
+                          sanitizers=sanitizers, count_accesses=count_accesses, single_writer=single_writer)
     return run_numba(kernel, launches, name=name, backend=backend, count_accesses=count_accesses,
-                     timeout=timeout)
+                     timeout=timeout, single_writer=single_writer)

@@ -1,14 +1,18 @@
-"""A CUDA C kernel built as a CPU program: the C++20 shim, its launcher, its cache, its runs.
+"""A CUDA C kernel built as a CPU program: the C++20 shim, its builds, its cache, its runs.
 
 `cuda_shim.h` gives CUDA's built-ins to ordinary C++ (one thread per CUDA thread, a barrier
-for __syncthreads, blocks one at a time). Here the student's source (its `extern __shared__`
-declarations rewritten, its line numbers kept) is compiled against it with a generated `main`
-that reads each launch's grid, block and arguments from a file, runs the kernel and writes the
-arrays back. One binary per sanitizer, cached by a hash of everything that went in.
+for __syncthreads, warps meeting at shuffles, blocks one at a time). The student's source
+(its `extern __shared__` declarations rewritten, its line numbers kept) becomes a small
+translation unit that includes only that header and defines `cudashim_call`, which calls the
+kernel with a launch's arguments; it is linked with `cuda_shim_runtime.cpp` (threads,
+barriers, warps, the launcher's main), compiled once per build kind and cached. Three kinds:
+"address" and "thread" (AddressSanitizer, ThreadSanitizer) and "count" (global reads and
+writes per array, barriers, two threads writing one element: see the runtime's header).
+Each binary is cached by a hash of everything that went into it.
 
-Known limitations: no warps (shuffles, votes, __syncwarp), no textures, no half precision;
-`extern __shared__` must be declared inside a function; __shared__ contents carry from one
-block to the next (undefined on a GPU). Scalars are converted to the declared parameter type.
+Known limitations: no textures, no half precision; `extern __shared__` must be declared inside
+a function; __shared__ contents carry from one block to the next (undefined on a GPU). The
+"count" build needs GCC or Clang's -fsanitize=kernel-address; without it the counts are skipped.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import hashlib
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,10 +33,13 @@ from . import procs
 from .errors import source_line
 from .launch import Launch
 from .nvrtc import SOURCE_NAME
+from .params import declared
 from .toolchain import cache_dir, cxx_compiler, cxx_version
 
 HERE = Path(__file__).resolve().parent
 SHIM_HEADER = HERE / "cuda_shim.h"
+SHIM_RUNTIME = HERE / "cuda_shim_runtime.cpp"
+KINDS = ("address", "thread", "count")
 C_TYPES = {
     np.dtype(np.float32): "float", np.dtype(np.float64): "double",
     np.dtype(np.int8): "signed char", np.dtype(np.uint8): "unsigned char",
@@ -43,12 +51,14 @@ C_TYPES = {
 SANITIZER_FLAGS = {
     "address": ["-fsanitize=address", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"],
     "thread": ["-fsanitize=thread"],
+    "count": [],
 }
 SANITIZER_OPTIONS = {
     "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:exitcode=86:abort_on_error=0:"
                     "detect_stack_use_after_return=0:print_summary=1:color=never",
     "TSAN_OPTIONS": "halt_on_error=1:exitcode=66:report_signal_unsafe=0:color=never",
 }
+STUB_UNIT = '#include "cuda_shim.h"\nextern "C" void cudashim_call(void* const*) {}\n'   # a kernel doing nothing
 _DYN_SHARED = re.compile(
     r"extern\s+__shared__\s+(?:__align__\s*\(\s*\d+\s*\)\s+)?([A-Za-z_][\w\s]*?[\w])\s+(\w+)\s*\[\s*\]\s*;")
 
@@ -61,10 +71,12 @@ def shim_source(source: str) -> str:
 
 
 def _scalar(a) -> np.generic:
-    """A Python scalar as CuPy would pass it (int -> int32, float -> float32); NumPy's as it is."""
+    """A scalar as CuPy passes it: NumPy's as it is; a Python int as int64, a float as float64."""
     if isinstance(a, np.generic):
         return a
-    return np.int32(a) if isinstance(a, (int, bool)) else np.float32(a)
+    if isinstance(a, bool):
+        return np.bool_(a)
+    return np.int64(a) if isinstance(a, int) else np.float64(a)
 
 
 def signature(args: Sequence) -> list[tuple[str, str]]:
@@ -83,42 +95,51 @@ def signature(args: Sequence) -> list[tuple[str, str]]:
     return sig
 
 
-def launcher_source(source: str, name: str, sig: list[tuple[str, str]]) -> str:
-    """The whole C++ program: the shim, the kernel (as kernel.cu, line 1 on), a main that calls it."""
-    params = [f"L.ptr<{ctype}>({i})" if kind == "ptr" else f"L.scalar<{ctype}>({i})"
-              for i, (kind, ctype) in enumerate(sig)]
-    call_args = ", ".join(f"a{i}" for i in range(len(sig)))
-    decls = "\n".join(f"    auto a{i} = {p};" for i, p in enumerate(params))
-    return (
-        '#include "cuda_shim.h"\n'
-        f'#line 1 "{SOURCE_NAME}"\n'
-        f"{shim_source(source)}\n"
-        '#line 1 "launcher.cpp"\n'
-        "int main(int argc, char** argv) {\n"
-        "  return ::cudashim::main_loop(argc, argv, [](::cudashim::Launch& L) -> std::function<void()> {\n"
-        f"{decls}\n"
-        f"    return [=]() {{ {name}({call_args}); }};\n"
-        "  });\n"
-        "}\n")
+def kernel_unit(source: str, name: str, sig: list[tuple[str, str]]) -> str:
+    """The kernel's translation unit: the header, the kernel (as kernel.cu, line 1 on), the call."""
+    args = ", ".join(f"*static_cast<{ctype}* const*>(a[{i}])" if kind == "ptr"
+                     else f"*static_cast<const {ctype}*>(a[{i}])" for i, (kind, ctype) in enumerate(sig))
+    return (f'#include "cuda_shim.h"\n#line 1 "{SOURCE_NAME}"\n{shim_source(source)}\n'
+            f'#line 1 "launcher.cpp"\nextern "C" void cudashim_call(void* const* a) {{ {name}({args}); }}\n')
 
 
 def param_names(source: str, name: str) -> list[str]:
     """The names of kernel `name`'s parameters in the CUDA C source, for messages."""
-    code = re.sub(r"//[^\n]*|/\*.*?\*/", " ", source, flags=re.S)   # a comment may name it first
-    m = (re.search(r"__global__[^;{}]*?\b" + re.escape(name) + r"\s*\(([^)]*)\)", code)
-         or re.search(r"\b" + re.escape(name) + r"\s*\(([^)]*)\)", code))
-    if not m:
-        return []
-    names = []
-    for p in m.group(1).split(","):
-        ids = re.findall(r"[A-Za-z_]\w*", p.split("=")[0])
-        names.append(ids[-1] if ids else "?")
-    return names
+    return [p.name for p in declared(source, name) or []]
 
 
 # ---------------------------------------------------------------- building
 
-def _prune(folder: Path, keep: int = 200) -> None:
+class CxxError(Exception):
+    """The C++ compiler refused the program; the text is its output."""
+
+
+def _is_clang(cxx: str) -> bool:
+    return "clang" in cxx_version(cxx).lower()
+
+
+def _flags(kind: str, cxx: str, part: str) -> list[str]:
+    """Compiler flags of a build kind for the kernel unit ("kernel"), the runtime, or the link."""
+    if part == "link":
+        return ["-pthread", *SANITIZER_FLAGS[kind]]
+    base = ["-std=c++20", "-O1", "-g", "-w", "-pthread"]
+    if kind != "count":
+        return base + SANITIZER_FLAGS[kind]
+    if part == "runtime":
+        return base + ["-DCUDASHIM_COUNT"]
+    # every load and store of the kernel calls __asan_{load,store}N_noabort, which the runtime counts
+    opts = ["asan-instrumentation-with-call-threshold=0", "asan-stack=0", "asan-globals=0"]
+    if _is_clang(cxx):
+        return base + ["-fsanitize=kernel-address"] + [x for o in opts for x in ("-mllvm", "-" + o)]
+    return base + ["-fsanitize=kernel-address", "-fno-sanitize-address-use-after-scope"] + \
+        [x for o in opts for x in ("--param", o)]
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+
+
+def _prune(folder: Path, keep: int = 300) -> None:
     """Keep the cache of compiled kernels to the `keep` most recent binaries."""
     try:
         bins = sorted(folder.glob("k_*"), key=lambda f: f.stat().st_mtime)
@@ -128,41 +149,76 @@ def _prune(folder: Path, keep: int = 200) -> None:
         pass
 
 
-class CxxError(Exception):
-    """The C++ compiler refused the program; the text is its output."""
+_runtimes: dict[Path, "Compile"] = {}
 
 
-class Build:
-    """A compile in flight (started at once, so that both sanitizers build side by side), or an
-    already cached binary."""
+class Compile:
+    """One compiler run into `target`, started at once, renamed into place when it succeeds."""
 
-    def __init__(self, program: str, sanitizer: str):
-        cxx = cxx_compiler()
-        if cxx is None:
-            raise RuntimeError("the CPU path for CUDA C needs a C++20 compiler (g++ or clang++) on PATH")
-        flags = ["-std=c++20", "-O1", "-g", "-pthread", "-w", *SANITIZER_FLAGS[sanitizer]]
-        key = hashlib.sha256("\0".join([program, SHIM_HEADER.read_text(), cxx, cxx_version(cxx), *flags])
-                             .encode()).hexdigest()[:24]
-        folder = cache_dir("cuda_shim")
-        self.binary = folder / f"k_{key}_{sanitizer}"
-        self.proc = None
-        if self.binary.exists():
-            return
-        _prune(folder)
-        self.workdir = Path(tempfile.mkdtemp(prefix="shim_build_", dir=folder))
-        (self.workdir / "main.cpp").write_text(program)
-        self.proc = procs.start([cxx, *flags, "-I", str(HERE), "main.cpp", "-o", "a.out"], cwd=str(self.workdir))
+    def __init__(self, cmd: list[str], source_text: str, target: Path):
+        self.target = target
+        self.workdir = Path(tempfile.mkdtemp(prefix="shim_build_", dir=target.parent))
+        (self.workdir / "unit.cpp").write_text(source_text)
+        self.proc = procs.start([*cmd, "unit.cpp", "-o", "out"], cwd=str(self.workdir))
 
     def wait(self, timeout: float = 300) -> Path:
         if self.proc is not None:
             out, err, timed_out = procs.wait(self.proc, timeout)
             ok = self.proc.returncode == 0 and not timed_out
             if ok:
-                os.replace(self.workdir / "a.out", self.binary)
+                os.replace(self.workdir / "out", self.target)
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.proc = None
             if not ok:
                 raise CxxError(out + err if not timed_out else f"the C++ compiler ran past {timeout:.0f} s")
+        return self.target
+
+
+def _runtime(kind: str, cxx: str) -> Compile | Path:
+    """The runtime object of a build kind: cached, or a compile in flight (shared in this process)."""
+    flags = _flags(kind, cxx, "runtime")
+    key = _key(SHIM_RUNTIME.read_text(), SHIM_HEADER.read_text(), cxx, cxx_version(cxx), *flags)
+    target = cache_dir("cuda_shim") / f"rt_{key}_{kind}.o"
+    if target.exists():
+        return target
+    job = _runtimes.get(target)
+    if job is None or job.proc is None:
+        job = _runtimes[target] = Compile([cxx, *flags, "-I", str(HERE), "-c"], SHIM_RUNTIME.read_text(), target)
+    return job
+
+
+class Build:
+    """A kernel binary of one kind: already cached, or its compile started at once (so that the
+    kinds build side by side), linked with the runtime in `wait`."""
+
+    def __init__(self, unit: str, kind: str):
+        cxx = cxx_compiler()
+        if cxx is None:
+            raise RuntimeError("the CPU path for CUDA C needs a C++20 compiler (g++ or clang++) on PATH")
+        self.cxx, self.kind = cxx, kind
+        flags = _flags(kind, cxx, "kernel")
+        key = _key(unit, SHIM_HEADER.read_text(), SHIM_RUNTIME.read_text(), cxx, cxx_version(cxx), *flags)
+        folder = cache_dir("cuda_shim")
+        self.binary = folder / f"k_{key}_{kind}"
+        self.unit = self.runtime = None
+        if self.binary.exists():
+            return
+        _prune(folder)
+        self.runtime = _runtime(kind, cxx)
+        self.unit = Compile([cxx, *flags, "-I", str(HERE), "-c"], unit, folder / f"o_{key}_{kind}.o")
+
+    def wait(self, timeout: float = 300) -> Path:
+        if self.unit is not None:
+            obj = self.unit.wait(timeout)
+            rt = self.runtime.wait(timeout) if isinstance(self.runtime, Compile) else self.runtime
+            tmp = self.binary.with_name(self.binary.name + f".{os.getpid()}.tmp")
+            done = subprocess.run([self.cxx, str(obj), str(rt), *_flags(self.kind, self.cxx, "link"), "-o", str(tmp)],
+                                  capture_output=True, text=True, timeout=timeout)
+            obj.unlink(missing_ok=True)
+            if done.returncode != 0:
+                raise CxxError(done.stdout + done.stderr)
+            os.replace(tmp, self.binary)
+            self.unit = None
         return self.binary
 
 
@@ -184,17 +240,19 @@ def cxx_error_message(out: str, source: str) -> str:
 # ---------------------------------------------------------------- running
 
 def write_launch(path: Path, launch: Launch, sig) -> None:
-    """One launch in the launcher's input format: grid, block, shared bytes, then each argument."""
+    """One launch in the launcher's input format: grid, block, shared bytes, the blocks to run,
+    then each argument (kind, bytes, element size, data)."""
     g, b = launch.grid3, launch.block3
+    first, count = (launch.blocks.start, len(launch.blocks)) if launch.blocks is not None else (0, 0)
     with open(path, "wb") as f:
-        f.write(b"CSHIM01\0")
+        f.write(b"CSHIM02\0")
         f.write(np.array(g, "<u4").tobytes() + np.array(b, "<u4").tobytes())
-        f.write(np.array([launch.shared_mem], "<u8").tobytes())
+        f.write(np.array([launch.shared_mem, first, count], "<u8").tobytes())
         f.write(np.array([len(launch.args)], "<u4").tobytes())
         for a, (kind, _) in zip(launch.args, sig):
-            data = np.ascontiguousarray(a).tobytes() if kind == "ptr" else np.asarray(_scalar(a)).tobytes()
-            f.write(np.array([0 if kind == "ptr" else 1, len(data)], "<u8").tobytes())
-            f.write(data)
+            arr = np.ascontiguousarray(a) if kind == "ptr" else np.asarray(_scalar(a))
+            f.write(np.array([0 if kind == "ptr" else 1, arr.nbytes, arr.itemsize], "<u8").tobytes())
+            f.write(arr.tobytes())
 
 
 def read_outputs(path: Path, launch: Launch) -> list:
@@ -213,25 +271,30 @@ def read_outputs(path: Path, launch: Launch) -> list:
 
 @dataclass
 class ShimRun:
-    """One sanitized binary's run over all the launches."""
+    """One binary's run over all the launches."""
     sanitizer: str
     returncode: int | None
     stderr: str
     stdout: str
     timed_out: bool
     elapsed: float
+    limit: float = 0.0
 
 
-def start_run(binary: Path, files: list[Path], no_aslr: bool = False):
+def start_run(binary: Path, files: list[Path], no_aslr: bool = False, env: dict | None = None):
     """Start a shim binary on its launch files, with the sanitizers' options."""
-    env = {**os.environ, **SANITIZER_OPTIONS}
     cmd = [str(binary), *map(str, files)]
     if no_aslr and shutil.which("setarch"):
         cmd = ["setarch", os.uname().machine, "-R", *cmd]
-    return procs.start(cmd, env=env)
+    return procs.start(cmd, env={**os.environ, **SANITIZER_OPTIONS, **(env or {})},
+                       writable=tuple(sorted({str(Path(f).parent) for f in files})), readable=(str(binary),))
 
 
-def finish_run(proc, sanitizer: str, timeout: float, t0: float) -> ShimRun:
-    """Wait for a shim binary until `timeout` seconds after `t0`."""
-    out, err, timed_out = procs.wait(proc, timeout - (time.time() - t0))
-    return ShimRun(sanitizer, None if timed_out else proc.returncode, err, out, timed_out, time.time() - t0)
+def finish_run(proc, sanitizer: str, limit, t0: float) -> ShimRun:
+    """Wait for a shim binary: `limit` is seconds from `t0`, or a procs.Limit (scaled to a reference)."""
+    if isinstance(limit, procs.Limit):
+        out, err, timed_out, seconds = procs.wait_scaled(proc, limit, t0)
+    else:
+        seconds = float(limit)
+        out, err, timed_out = procs.wait(proc, limit - (time.time() - t0))
+    return ShimRun(sanitizer, None if timed_out else proc.returncode, err, out, timed_out, time.time() - t0, seconds)

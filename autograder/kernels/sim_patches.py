@@ -7,6 +7,7 @@
 * `cuda.shared.array` hands out `Checked` arrays named after the variable they are assigned
   to (`sA = cuda.shared.array(...)` is "sA"); float ones start as NaN, as unwritten memory.
 * `cuda.atomic.*` marks its accesses, so that an atomic update is not taken for a race.
+* Only the blocks a launch selects run (`SELECTED`, for launches past 65,536 threads).
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import threading
 import numpy as np
 
 from .simulator import Checked
+
+SELECTED: list = [None]     # the linear block indices the current launch runs (a range), or None: all
 
 
 def _install_block_manager(simkernel) -> None:
@@ -44,6 +47,11 @@ def _install_block_manager(simkernel) -> None:
         self._ag_epoch = getattr(self, "_ag_epoch", 0) + 1
 
     def run(self, grid_point, *args):
+        chosen = SELECTED[0]
+        if chosen is not None:
+            gx, gy, _ = self._grid_dim
+            if grid_point[0] + gx * (grid_point[1] + gy * grid_point[2]) not in chosen:
+                return
         self._ag_cond = threading.Condition()
         self._ag_gen = self._ag_blocked = 0
         self._ag_abort = False

@@ -8,9 +8,14 @@ wrote and read each element in which barrier interval, so that a read of another
 unordered write (or, in shared memory, a write over another thread's read) is a race.
 `Tracker` holds one launch's counts and the first failure.
 
+Two threads writing one element are a race too (as ThreadSanitizer reports them for CUDA C):
+in the same block and barrier interval always, in another block when the check says each
+element has one writer (`single_writer`, an elementwise kernel: on a GPU the blocks run in
+any order, so the element's final value depends on it).
+
 Known limitations: races through global memory are seen between a write and a later read by
-another block or in the same interval, not read-then-write; two unordered writes alone are
-left to the values check; an element read by more than 64 threads keeps only 64 readers.
+another block or in the same interval, not read-then-write; an element read by more than 64
+threads keeps only 64 readers; warp-level operations do not exist in the simulator.
 """
 from __future__ import annotations
 
@@ -33,7 +38,8 @@ class _Race(RuntimeError):
 class Tracker:
     """Counts and race records of one launch. Every simulated thread is a Python thread."""
 
-    def __init__(self, sources: dict[str, list[str]]):
+    def __init__(self, sources: dict[str, list[str]], single_writer: bool = False):
+        self.single_writer = single_writer
         self.lock = threading.Lock()
         self.threads: list = []
         self.error: dict | None = None
@@ -66,6 +72,7 @@ class Tracker:
                 w += nw
             acc.max_reads_per_thread = max(acc.max_reads_per_thread, r)
             acc.max_writes_per_thread = max(acc.max_writes_per_thread, w)
+            acc.barriers = max(acc.barriers, getattr(th, "_ag_epoch", 0))
         return acc
 
 
@@ -177,10 +184,11 @@ class Checked:
         w, wepoch, wline, readers = rec
         now = (b, epoch)
         # Read after another thread's write, unordered: same block and barrier interval, or
-        # another block. Shared memory also: write after another thread's read in the same
-        # interval. (Two writes alone are not reported: the values check sees what matters.)
-        conflict_w = (not write and w is not None and w != me
-                      and (wepoch == now or (not self._shared and w[0] != b)))
+        # another block. A write over another thread's write: same block and interval, or
+        # (single writer) another block. Shared memory also: write after another thread's read
+        # in the same interval.
+        conflict_w = (w is not None and w != me and
+                      (wepoch == now or (not self._shared and w[0] != b and (not write or self._t.single_writer))))
         conflict_r = write and self._shared and any(r != me and e == now for r, (e, _) in readers.items())
         if conflict_w or conflict_r:
             if conflict_w:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import inspect
 
 from ..shipping import Shipment, land, ship, ship_text
 from .errors import KernelCompileError
 
+STUB_KERNEL = "@cuda.jit\ndef stub(*args):\n    pass\n"   # a kernel doing nothing: the time limits' reference
 PRELUDE = ("import math\nimport numpy as np\nimport numpy\nimport numba\nfrom numba import cuda\n"
            "from numba import float32, float64, int32, int64, uint32, uint64, int8, uint8, int16, uint16, "
            "boolean, void\n")
@@ -55,6 +57,8 @@ def ship_kernel(kernel, name: str | None = None) -> Shipment:
                 raise ValueError(f"the source defines {len(names)} kernels ({', '.join(names)}); pass name=")
             name = names[0]
         return ship_text(kernel, name)
+    if hasattr(kernel, "shipment"):               # the grader's Remote answer: already its code
+        return dataclasses.replace(kernel.shipment, name=name or kernel.shipment.name)
     if not callable(getattr(kernel, "py_func", kernel)):
         raise TypeError(f"expected a Numba CUDA kernel, a function or source text, got {type(kernel).__name__}")
     shipment = ship(kernel, strict=False, follow=_travels_by_source)

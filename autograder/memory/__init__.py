@@ -31,6 +31,7 @@ from .isolated import measure_isolated
 from .meter import Comparison, Measurement, compare, measure, persistent, require_reduction
 from .setups import Built, build, parse
 from .tracker import live_bytes
+from .trial import Trial, require_same_work, trial
 from .workloads import (DTYPES, OPTIMIZERS, make_mlp, make_optimizer, mlp, mse_step,
                         progress_range, train,
                         transformer_block)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import gc
 import threading
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -55,6 +55,8 @@ class Measurement:
     reserved_peak: int | None = None  # CUDA: most bytes the allocator reserved, above baseline
     isolated: bool = False        # measured in a fresh subprocess
     label: str = ""
+    saved_dtypes: dict[str, int] = field(default_factory=dict)   # saved for backward, by dtype
+    ops: dict[str, int] = field(default_factory=dict)            # ops the step dispatched, by name
 
     @property
     def total(self) -> int:
@@ -194,7 +196,7 @@ def measure(step: Callable[[], Any] | Built, *, model=None, optimizer=None, warm
             baseline, method, device = tracker.start_live, "storage tracker (TorchDispatchMode)", cpu_name()
         return Measurement(backend, method, device, baseline, peak, breakdown, tracker.saved_max(),
                            persistent(model, optimizer, backend), retained, tracked_peak,
-                           reserved, False, label)
+                           reserved, False, label, tracker.saved_dtypes(), dict(tracker.ops))
     finally:
         tracker.close()
         _ACTIVE.release()

@@ -36,11 +36,11 @@ _ACT, OTHER, _TEMP = KINDS.index("activations"), KINDS.index("other"), KINDS.ind
 class _Rec:
     """One storage's life: bytes, clock at allocation and at free, its kind, and the spans of
     clock during which autograd held it for backward."""
-    __slots__ = ("nbytes", "raw", "t_alloc", "t_free", "rank", "holds", "spans")
+    __slots__ = ("nbytes", "raw", "t_alloc", "t_free", "rank", "holds", "spans", "dtype")
 
     def __init__(self, nbytes: int, raw: int, t_alloc: int, rank: int):
         self.nbytes, self.raw, self.t_alloc, self.t_free, self.rank = nbytes, raw, t_alloc, None, rank
-        self.holds, self.spans = 0, []   # spans: [start, end or None]
+        self.holds, self.spans, self.dtype = 0, [], ""   # spans: [start, end or None]
 
     def saved_at(self, t: int) -> bool:
         return any(s <= t and (e is None or e > t) for s, e in self.spans)
@@ -86,12 +86,15 @@ class Tracker(TorchDispatchMode):
         self.current: dict[int, _Rec] = {}          # id(storage) -> its record while alive
         self.refs: dict[int, weakref.ref] = {}      # keeps the callbacks; cleared by close()
         self.lock = threading.RLock()               # backward may run on another thread (CUDA)
+        self.ops: dict[str, int] = {}               # op -> calls, once started: a technique's signature
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         self._see(out)
+        name = func.overloadpacket.__name__
+        self.ops[name] = self.ops.get(name, 0) + 1
         if self.log is not None:
-            self.log.append((func.overloadpacket.__name__, self.live - self.start_live))
+            self.log.append((name, self.live - self.start_live))
         return out
 
     def _see(self, out) -> None:
@@ -150,6 +153,7 @@ class Tracker(TorchDispatchMode):
         rec = self.adopt(t)
         if rec is not None:
             with self.lock:
+                rec.dtype = rec.dtype or str(t.dtype).replace("torch.", "")
                 if rec.holds == 0:
                     rec.spans.append([self.clock, None])
                 rec.holds += 1
@@ -180,6 +184,7 @@ class Tracker(TorchDispatchMode):
     def start(self) -> None:
         self.start_live = self.peak = self.live
         self.t_peak = self.clock
+        self.ops = {}
 
     def breakdown(self, t: int) -> dict[str, int]:
         out = dict.fromkeys(KINDS, 0)
@@ -187,6 +192,14 @@ class Tracker(TorchDispatchMode):
             if r.t_alloc <= t and (r.t_free is None or r.t_free > t):
                 kind = _ACT if r.rank > OPT and r.spans and r.saved_at(t) else r.rank
                 out[KINDS[kind]] += r.nbytes
+        return out
+
+    def saved_dtypes(self) -> dict[str, int]:
+        """Bytes autograd saved for backward during the step, by the dtype they were saved as."""
+        out: dict[str, int] = {}
+        for r in self.records:
+            if r.rank > OPT and r.spans:
+                out[r.dtype] = out.get(r.dtype, 0) + r.nbytes
         return out
 
     def saved_max(self) -> int:

@@ -4,7 +4,6 @@ from numba import cuda
 
 from autograder import ch03_thread_hierarchy as ch03
 from autograder import kernels
-from autograder.grading import fresh
 from conftest import execute, release, scenario, solution, solved
 
 SLUG = "ch03_thread_hierarchy"
@@ -119,7 +118,7 @@ def test_missing_guard_fails_with_the_index():
     with pytest.raises(kernels.OutOfBoundsError, match=r"out-of-bounds read of x\[1\].*add a bounds guard"):
         ch03.check_guarded(no_guard)
     with pytest.raises(kernels.OutOfBoundsError, match="out-of-bounds.*bounds guard"):
-        fresh(SLUG).check_guarded(NO_GUARD_C, name="scale_shift_stride", hidden=True)
+        ch03.check_guarded(NO_GUARD_C, name="scale_shift_stride", hidden=True)
 
 
 def test_right_c_kernel_passes_and_needs_its_name():

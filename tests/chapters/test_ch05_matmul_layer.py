@@ -72,7 +72,7 @@ def layer_numpy_no_bias(W, x, b):    # a layer that forgets b
 
 
 def layer_numpy(W, x, b):
-    return 1 / (1 + np.exp(-(W @ x + b)))
+    return 1 / (1 + np.exp(-(W.astype(np.float64) @ x + b)))
 
 
 @cuda.jit
@@ -104,7 +104,7 @@ def test_simulator_counts_reads_per_output():
 
 # ---------------------------------------------------------------- wrong answers fail for their reason
 @pytest.mark.parametrize("kernel, name, message", [
-    (naive_swapped, None, r"A 2x7 @ B 7x9.*C\[0, 8\].*never written.*are rows and columns swapped"),
+    (naive_swapped, None, r"A 20x3 @ B 3x9.*C\[16, 0\].*never written.*rows and columns swapped"),
     (naive_no_guard, None, r"out-of-bounds"),
     (NO_GUARD_TILED_C, "matmul_tiled", r"AddressSanitizer|out-of-bounds"),
 ])
@@ -152,10 +152,13 @@ def test_autograde_round_trip(course):
     assert c.scores() == {
         "submitted-solution": 10,
         "submitted-unchanged": 0,
-        "submitted-no-guard-no-sync-over-budget": 2,   # only the layer, built on its own matmul
-        "submitted-swapped": 5,                        # the naive kernel and the layer that uses it fail
+        "submitted-no-guard-no-sync-over-budget": 4,   # the layer, on its own matmul, and the naive C kernel
+        "submitted-swapped": 4,                        # both naive kernels and the layer that uses one fail
     }
     out = "".join(o.get("text", "") for cell in c.graded("submitted-solution").cells
                   for o in cell.get("outputs", []))
     assert out.count("matmul (matmul_tiled): passed") == 4          # visible and hidden, C and Numba
+    assert out.count("matmul (matmul_naive): passed") == 2          # the naive CUDA C kernel, visible and hidden
+    wrong = c.output("submitted-swapped", "naive_c_check")
+    assert "computed with blockDim.x" in wrong and "CPU shim" in wrong
     assert out.count("layer: sigmoid(W @ x + b) matches torch") == 2

@@ -6,9 +6,7 @@ import torch
 
 matplotlib.use("Agg")
 
-from autograder import ch06_where_memory_goes as ch06, grading, memory  # noqa: E402
-from autograder.grading import fresh  # noqa: E402
-from autograder.memory import isolated  # noqa: E402
+from autograder import ch06_where_memory_goes as ch06, memory  # noqa: E402
 from conftest import cell, release, scenario, solved  # noqa: E402
 
 SLUG = "ch06_where_memory_goes"
@@ -56,23 +54,8 @@ def saved_no_target(widths, batch):
 
 # ---------------------------------------------------------------- the checks
 # That the checks pass the reference answer, visible and hidden (in a fresh process): the
-# round trip at the end, where the solution scores 10.
-def test_hidden_checks_refuse_a_replaced_isolated_measurement(monkeypatch):
-    monkeypatch.setattr(memory, "measure_isolated", lambda *a, **k: None)   # a student's "help"
-    with pytest.raises(AssertionError, match="replaced in this notebook: autograder.memory.measure_isolated"):
-        fresh(SLUG)
-
-
-def test_hidden_checks_refuse_a_replaced_method_of_the_meter(monkeypatch):
-    import importlib, pkgutil, autograder
-    for m in pkgutil.iter_modules(autograder.__path__):      # every course module untouched...
-        importlib.import_module(f"autograder.{m.name}")
-    assert grading.replaced() == []             # ...passes: its classes, dataclasses included
-    monkeypatch.setattr(isolated._Zygote, "run", classmethod(lambda cls, *a: 0))
-    with pytest.raises(AssertionError, match="replaced in this notebook: autograder.memory.isolated._Zygote.run"):
-        fresh(SLUG)
-
-
+# round trip at the end, where the solution scores 10. That a notebook which replaces the meter
+# in its own kernel changes no grade: the gauntlet (tests/grading/test_gauntlet.py).
 @pytest.mark.parametrize("wrong", [bpp_no_gradients, bpp_adam_one_state])
 def test_wrong_bytes_per_parameter_fail(wrong):
     with pytest.raises(AssertionError, match=r"bytes_per_parameter\('adam'.*the meter measured"):
@@ -137,9 +120,9 @@ def test_autograde_round_trip(course):
         "submitted-solution": 10,
         "submitted-unchanged": 0,
         "submitted-adam-one-state": 4,         # parts 1 and 2 lost, part 3 kept
-        "submitted-frozen-outputs-cheat": 2,   # part 2 lost; part 3's visible check patched
-    }                                          # away, its hidden one refuses the patched meter
+        "submitted-frozen-outputs-cheat": 2,   # part 2 lost; part 3's patched meter fools
+    }                                          # only its own kernel: the grader measures elsewhere
     out = c.output("submitted-solution")
     assert "1 models within 1% of the meter" in out and "storage tracker" in out
     cheat = cell(c.graded("submitted-frozen-outputs-cheat"), "saved_check")
-    assert "replaced in this notebook" in "".join(str(o) for o in cheat.outputs)
+    assert "the meter measured 4,096 bytes saved" in "".join(str(o) for o in cheat.outputs)

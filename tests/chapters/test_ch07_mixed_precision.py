@@ -71,7 +71,10 @@ def test_casting_the_model_loses_correctness():
     setup = define(wrong("cast_model"), "amp_setup")
     with pytest.raises(AssertionError, match="loss .* more than 1% apart|parameters are"):
         ch07.check_parity(setup)
-    ch07.check_reduction(setup)       # it does lower the peak: only correctness is lost
+    # it lowers the peak, but the measured run is checked too: a float16 model without a
+    # scaler overflows, and a step that does not train earns no memory points
+    with pytest.raises(AssertionError, match="the measured step must train like the baseline's"):
+        ch07.check_reduction(setup)
 
 
 def test_master_weight_rule_names_the_dtype():
@@ -119,15 +122,14 @@ def test_autograde_round_trip(course):
     assert c.grade(submissions) == {
         "submitted-solution": 10,
         "submitted-unchanged": 0,
-        # the faked meter passes the visible reduction check, but from the cell that replaced
-        # it on every hidden test refuses to grade (grading.fresh), and the roundtrip is wrong
-        "submitted-no-technique-cheat-wrong-roundtrip": 0,
-        "submitted-cast-model": 7,                     # less memory, but not the same training
+        # the faked meter fools only its own kernel: the grader measures outside it, so the
+        # honest parity keeps its 3 points; the reduction (none) and the roundtrip lose theirs
+        "submitted-no-technique-cheat-wrong-roundtrip": 3,
+        "submitted-cast-model": 3,                     # less memory, from a step that does not train
         "submitted-autocast-backward-only": 6,         # right, and no reduction
     }
     text = c.output("submitted-solution", clean=True)  # the solution ran top to bottom
     assert "reduction (fresh processes" in text and "fp16_roundtrip: 10 cases right" in text
     assert "parameters + gradients + optimizer state" in text
     out = c.output("submitted-no-technique-cheat-wrong-roundtrip", "reduction_check")
-    assert "reduction (this process" in out                                  # fooled, then caught
-    assert "replaced in this notebook: autograder.memory.graded.measure" in out
+    assert "measured 0% lower" in out               # the real step, measured where no cheat runs

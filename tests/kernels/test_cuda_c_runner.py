@@ -53,8 +53,10 @@ def test_cuda_atomics_device_functions_and_a_global_race():
     launch = Launch(2, 256, [x, np.zeros(1, np.float32), np.int32(300)])
     run = kernels.run_kernel(cu("sum_atomic.cu"), [launch], name="sum_squares", backend="cpu")
     assert run.outputs[0][1][0] == pytest.approx(float((x.astype(np.float64) ** 2).sum()), rel=1e-5)
-    with pytest.raises(RaceError, match=r"on total\[0\] \(global memory\).*atomic"):
-        kernels.run_kernel(cu("sum_no_atomic.cu"), [launch], name="sum_squares", backend="cpu")
+    # reported every time, on a busy machine too: no lock of the shim orders one thread's work before another's
+    for _ in range(3):
+        with pytest.raises(RaceError, match=r"on total\[0\] \(global memory\).*atomic"):
+            kernels.run_kernel(cu("sum_no_atomic.cu"), [launch], name="sum_squares", backend="cpu")
 
 
 def test_cuda_dynamic_shared_memory_and_dim3():

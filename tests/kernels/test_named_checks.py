@@ -115,15 +115,23 @@ def test_tiled_matmul_without_syncthreads_fails_with_a_race_numba(backend):
 def test_swapped_rows_and_columns_fail_on_non_square_only(backend):
     for kernel, name in ((nk.matrix_add_swapped, None), (cu("matrix_add_swapped.cu"), "matrix_add")):
         kernels.check_matrix_add(kernel, name=name, shapes=((1, 1), (3, 3), (17, 17), (32, 32)), backend=backend)
-        with pytest.raises(WrongResult, match=r"first wrong element out\[.*expected .*got .*this one is not square"):
+        with pytest.raises(WrongResult, match=r"first wrong element out\[.*expected .*got .*exactly those a kernel "
+                                              r"with rows and columns swapped writes"):
             kernels.check_matrix_add(kernel, name=name, backend=backend)
 
 
 def test_kernel_writing_only_the_first_block_fails(backend):
+    # every block writes the first 256 elements: two threads write out[0], in either language
     for kernel, name in ((nk.vector_add_first_block_only, None), (cu("vector_add_first_block_only.cu"), "vector_add")):
-        with pytest.raises(WrongResult, match=r"n=257 .*first wrong element out\[256\]: expected -?[\d.]+, "
-                                              r"got nan \(never written\).*first 256 elements \(one block\)"):
+        with pytest.raises(RaceError, match=r"n=257 .*out\[\d+\].*Thread \d+ of two blocks reached "
+                                            r"the same element: every block works on the same elements"):
             kernels.check_vector_add(kernel, name=name, threads_per_block=256, backend=backend)
+    # compared by value alone (one writer not asked for), the first block's elements are right
+    with pytest.raises(WrongResult, match=r"first wrong element out\[256\]: expected -?[\d.]+, "
+                                          r"got nan \(never written\).*first 256 elements \(one block\)"):
+        cases = kernels.vector_cases([(257, 256)], ("a", "b", "out"), np.random.default_rng(0))
+        kernels.check_kernel(nk.vector_add_first_block_only, lambda size: cases, check_name="first block",
+                             hint=kernels.vector_hint, backend=backend)
 
 
 def test_tiled_matmul_reading_like_the_naive_one_is_over_budget(backend):
