@@ -273,8 +273,17 @@ def check_hooks(pack, unpack, hidden=False):
     """(a) On tensors of the compute device: one of at least MIN_BYTES is copied into a new host
     buffer (pinned with a GPU) and the original is not kept; a smaller one is kept as it is;
     unpack(pack(t)) equals t, with its dtype, shape and device."""
-    rng, big = random.Random(None if hidden else 3), 0
-    for t in _hook_cases(rng, 8 if hidden else 2):
+    seed = random.randrange(10**9) if hidden else 3
+    big = probe(pack, _probe_hooks, unpack, seed, 8 if hidden else 2)
+    print(f"hooks: {big} large tensors copied to {'pinned ' if pin() else ''}host buffers, the "
+          f"small ones kept, every round trip exact [{device()}]")
+
+
+def _probe_hooks(pack, unpack, seed: int, count: int) -> int:
+    """Runs where the answer lives: the hooks on `count` drawn tensors, watched; the number of
+    large ones copied (a failure raises the check's message)."""
+    rng, big = random.Random(seed), 0
+    for t in _hook_cases(rng, count):
         want = t.clone()
         watch = Watch(memory.resolve_backend(None))
         try:
@@ -316,8 +325,7 @@ def check_hooks(pack, unpack, hidden=False):
                                  f"{type(got).__name__} {getattr(got, 'dtype', '')} "
                                  f"{tuple(getattr(got, 'shape', ()))} on {getattr(got, 'device', '?')}; "
                                  "it should be equal to t, on t's device")
-    print(f"hooks: {big} large tensors copied to {'pinned ' if pin() else ''}host buffers, the "
-          f"small ones kept, every round trip exact [{device()}]")
+    return big
 
 
 def _draw(hidden: bool) -> tuple[int, int]:

@@ -1,6 +1,7 @@
 """Run a CUDA C kernel given as source text and a name, the way `cupy.RawKernel(code, name)` takes it.
 
-GPU: `cupy.RawKernel` for real (`gpu_run.run_cupy`), array arguments followed by a guard zone.
+GPU: `cupy.RawKernel` for real, in a child process (`gpu_run.cupy_job`), array arguments
+followed by a guard zone.
 CPU (and, for races and bounds, on a GPU machine too):
   1. NVRTC compiles the source as CuPy would (`nvrtc.check_compiles`): compile errors with
      their lines, too much static shared memory, a kernel that is not `extern "C"`; each
@@ -25,7 +26,7 @@ from typing import Sequence
 
 from . import procs, sanitizers as sanitizer_reports, shim
 from .errors import KernelCompileError, KernelCrash, KernelTimeout, OutOfBoundsError, RaceError
-from .gpu_run import run_cupy
+from .gpu_run import in_child
 from .launch import DEFAULT_CC, KernelRun, Launch, on_gpu, validated
 from .nvrtc import check_compiles
 from .params import check_scalars
@@ -174,8 +175,10 @@ def run_cuda_c(source: str, name: str, launches: Sequence[Launch], *, options: S
                                                   count_accesses, single_writer)
             notes.append(f"also {note} on the CPU")
             info["shim"] = sinfo
-        outputs, kern = run_cupy(source, name, launches, options, timeout, shim.param_names(source, name))
-        info["gpu"] = {"num_regs": getattr(kern, "num_regs", None)}
+        got = in_child("autograder.kernels.gpu_run:cupy_job", source, name, launches, list(options), timeout,
+                       shim.param_names(source, name), timeout=timeout, backend=label)
+        outputs = got["outputs"]
+        info["gpu"] = {"num_regs": got["num_regs"]}
         return KernelRun(label, outputs, notes, accesses, info)
     if not sanitizers:
         raise ValueError("the CPU path needs at least one sanitizer ('address' gives the values)")

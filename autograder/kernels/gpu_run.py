@@ -2,8 +2,13 @@
 
 Both give each array argument a guard zone after its end (bytes of GUARD, one element per
 thread of the launch, at least 1024): after the kernel, a byte of the zone that changed is a
-write past the end, reported with the array's name and the first index written. Both stop
-waiting past the time limit (the kernel keeps the GPU busy: the message says to restart).
+write past the end, reported with the array's name and the first index written.
+
+Both run in a fresh child process (`in_child`, through `isolation.run`): an illegal memory
+access leaves a CUDA context dead for good, and a kernel that never ends keeps its process's
+GPU busy, so each happens to a process that then ends, never to the notebook's, which goes on
+(a KernelCrash or KernelTimeout with a message). The child's KernelErrors come back as data and
+are raised again here with their type.
 
 Known limitations: a read past the end, or a write further than the zone, goes unseen here;
 the CPU paths, which every check runs first, see those.
@@ -16,11 +21,43 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import KernelCompileError, KernelTimeout, OutOfBoundsError
+from . import errors
+from .errors import KernelCompileError, KernelCrash, KernelError, KernelTimeout, OutOfBoundsError
 from .launch import KernelRun, Launch
 from .source import land_kernel, ship_kernel
 
 GUARD = 0x7E    # the value of every byte of a guard zone
+CHILD_SLACK = 60.0   # seconds a GPU child may take beyond the kernel's limit: CUDA start-up, copies
+
+
+def in_child(job: str, *args, timeout: float, backend: str):
+    """The job ("module:function", returning `as_data`'s reply) in a fresh process; its value."""
+    from .. import isolation
+    try:
+        reply = isolation.run(job, *args, timeout=timeout + CHILD_SLACK)
+    except isolation.IsolationError as exc:
+        if str(exc).startswith("did not finish"):
+            raise KernelTimeout(f"the kernel ran past the time limit of {timeout:.0f} s; its process was "
+                                "ended, and the GPU is free again", backend=backend) from None
+        raise KernelCrash(f"the kernel's process on the GPU failed: {exc}. The usual cause is an illegal "
+                          "memory access (a read or write outside an array): the CPU checks say where; "
+                          "this notebook's GPU is unharmed", backend=backend) from None
+    except AssertionError as exc:                        # a refusal worded in the child
+        raise KernelError(str(exc), backend=backend) from None
+    if isinstance(reply, dict) and "kernel_error" in reply:
+        kind, facts, back, launch, advice = reply["kernel_error"]
+        cls = getattr(errors, str(kind), KernelError)
+        cls = cls if isinstance(cls, type) and issubclass(cls, KernelError) else KernelError
+        raise cls(str(facts), backend=str(back), launch=str(launch), advice=str(advice))
+    return reply["value"]
+
+
+def as_data(run: Callable[[], object]) -> dict:
+    """A child's reply: {"value": run()}, or the KernelError it raised, as data."""
+    try:
+        return {"value": run()}
+    except KernelError as e:
+        return {"kernel_error": [type(e).__name__, e.facts, e.backend, e.launch, e.advice]}
 
 
 class _Numba:
@@ -83,8 +120,8 @@ def _read_back(lib, launch: Launch, guards: list, names: list[str], timeout: flo
     done, t0 = lib.done(), time.time()
     while not done():
         if time.time() - t0 > timeout:
-            raise KernelTimeout(f"the kernel ran past the time limit of {timeout:.0f} s (it is still running "
-                                f"on the GPU: restart the runtime)", backend=backend, launch=launch.describe())
+            raise KernelTimeout(f"the kernel ran past the time limit of {timeout:.0f} s (its process is "
+                                "ended, which frees the GPU)", backend=backend, launch=launch.describe())
         time.sleep(0.001)
     out = []
     for i, g in enumerate(guards):
@@ -152,3 +189,15 @@ def run_cupy(source: str, name: str, launches: list[Launch], options, timeout, n
         kern(L.grid3, L.block3, tuple(dev), shared_mem=L.shared_mem)
         outputs.append(_read_back(lib, L, guards, names, timeout, backend, "`if (i < n)`"))
     return outputs, kern
+
+
+def numba_job(kernel, launches: list[Launch], name, timeout) -> dict:
+    """In the child: `run_numba_gpu`'s outputs and backend, as data."""
+    return as_data(lambda: (lambda r: {"outputs": r.outputs, "backend": r.backend})(
+        run_numba_gpu(kernel, launches, name, timeout)))
+
+
+def cupy_job(source: str, name: str, launches: list[Launch], options, timeout, names: list[str]) -> dict:
+    """In the child: `run_cupy`'s outputs and the kernel's register count, as data."""
+    return as_data(lambda: (lambda out, kern: {"outputs": out, "num_regs": getattr(kern, "num_regs", None)})(
+        *run_cupy(source, name, launches, options, timeout, names)))

@@ -1,6 +1,6 @@
 """Run a Numba CUDA kernel with given grids and blocks on any machine (the parent side).
 
-GPU: the kernel runs for real (`gpu_run.run_numba_gpu`). CPU: the kernel's source is shipped
+GPU: the kernel runs for real, in a child process (`gpu_run.numba_job`). CPU: the kernel's source is shipped
 (`source.ship_kernel`) to children started with `python -m autograder.kernels.child`: up to
 four simulator children side by side, launches split among them by thread count (each is one
 Python process bound by its GIL), arrays checked there (`simulator`), and one child that
@@ -39,7 +39,7 @@ from typing import Sequence
 
 from . import procs
 from .errors import KernelCrash, KernelTimeout, NotOnThisBackend, OutOfBoundsError, RaceError, source_line
-from .gpu_run import run_numba_gpu
+from .gpu_run import in_child
 from .launch import DEFAULT_CC, KernelRun, Launch, on_gpu, validated
 from .ptx import compile_error
 from .source import STUB_KERNEL, ship_kernel
@@ -255,5 +255,7 @@ def run_numba(kernel, launches: Sequence[Launch], *, name: str | None = None, ba
     gpu = on_gpu(backend) and (backend == "gpu" or not count_accesses)
     launches = validated(launches, "GPU, Numba CUDA" if gpu else SIM_BACKEND)
     if gpu:
-        return run_numba_gpu(kernel, launches, name, timeout)
+        got = in_child("autograder.kernels.gpu_run:numba_job", ship_kernel(kernel, name), launches, name, timeout,
+                       timeout=timeout, backend="GPU, Numba CUDA")
+        return KernelRun(got["backend"], got["outputs"], [], [None] * len(launches), {})
     return _run_simulator(kernel, launches, name, count_accesses, timeout, compile_check, cc, single_writer)

@@ -85,3 +85,15 @@ def test_the_bench_times_kernels_with_events():
     add = b.raw_kernel(VECTOR_ADD_C, "vector_add")
     ms = b.median_ms(lambda: add(4096, 256, (x, x, out, np.int32(1 << 20))), repeats=3)
     assert 0 < ms < 1000 and np.allclose(b.host(out), 2 * b.host(x))
+
+
+def test_an_illegal_address_ends_the_kernel_s_process_and_the_notebook_goes_on():
+    """A write a gigabyte past an array kills a CUDA context for good: it happens in the GPU
+    run's child, and the next kernel in this process runs."""
+    from autograder import kernels
+    wild = ('extern "C" __global__ void wild(float *p, int n) {\n'
+            '    p[(size_t)1 << 30] = 1.0f;\n}\n')
+    with pytest.raises(kernels.KernelError, match="illegal memory access|crash|failed"):
+        kernels.run_kernel(wild, [kernels.Launch(1, 1, [np.zeros(4, np.float32), np.int32(4)])],
+                           name="wild", backend="gpu", sanitizers=())
+    test_numba_cuda_imports_and_runs_a_kernel()

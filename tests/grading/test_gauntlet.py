@@ -29,7 +29,8 @@ def attacks() -> dict[str, dict]:
 
 
 def notebook(attack: str, spec: dict):
-    answers = scenario("gauntlet", attack)
+    # {ROOT}: the checkout under test (the one the course is installed from), wherever it is
+    answers = {k: v.replace("{ROOT}", str(ROOT)) for k, v in scenario("gauntlet", attack).items()}
     return (solved if spec["base"] == "solution" else _released)(spec["chapter"], **answers)
 
 
@@ -86,4 +87,6 @@ def test_one_batch_of_hostile_submissions_grades_fairly(tmp_path):
     with sqlite3.connect(tmp_path / "gradebook.db") as db:      # only nbgrader wrote grades
         assert db.execute("select count(*) from grade where manual_score is not null").fetchone() == (0,)
     out = course.output("kernel_includes_solutions", "c_add_check", notebook="ch02_first_kernels")
-    assert "HIDDEN TESTS" not in out and "solution" not in out.lower()   # nothing of the course leaked
+    # nothing of the file leaked (its path may be quoted back: it is the student's own #include)
+    assert not [m for m in ("HIDDEN TESTS", "BEGIN SOLUTION", "cell_type", '"nbgrader"') if m in out], out[-2000:]
+    assert "not found" in out or "cannot open" in out or "No such file" in out, out[-2000:]

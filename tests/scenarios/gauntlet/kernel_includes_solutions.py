@@ -5,6 +5,6 @@
 # %% c_add_answer
 VECTOR_ADD_NAME = "vector_add"
 VECTOR_ADD_SRC = r"""
-#include "/work/main/solutions/ch02_first_kernels/ch02_first_kernels.ipynb"
+#include "{ROOT}/solutions/ch02_first_kernels/ch02_first_kernels.ipynb"
 extern "C" __global__ void vector_add(const float* a, const float* b, float* out, int n) {}
 """

@@ -7,7 +7,7 @@
 from numba import cuda
 import os, subprocess, sys
 try:
-    open("/work/main/autograder/ch02_first_kernels.py", "a").write("\n# hacked\n")
+    open("{ROOT}/autograder/ch02_first_kernels.py", "a").write("\n# hacked\n")
 except OSError:
     pass
 subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
