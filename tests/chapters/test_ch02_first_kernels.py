@@ -185,9 +185,10 @@ def test_autograde_round_trip(course):
         # CUDA C kernel that repeats the first block's elements (3), 2048 threads accepted (2)
         "submitted-c-first-block-only-2048": solved(SLUG, **scenario(SLUG, "c_first_block_only_2048")),
     }
-    assert c.grade(submissions) == {
+    scores = c.grade(submissions)
+    assert scores == {
         "submitted-solution": 10,
         "submitted-unchanged": 0,
         "submitted-numba-no-guard-rounds-down": 5,
         "submitted-c-first-block-only-2048": 5,
-    }
+    }, "\n".join(f"{s}: {c.output(s)[-2500:]}" for s in scores)     # a check's time is load-sensitive
