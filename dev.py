@@ -4,6 +4,8 @@
     python3 dev.py book         install what is needed, build the book from clean
     python3 dev.py test         install what is needed, run the tests (what CI runs)
     python3 dev.py exercises    regenerate exercises/ from solutions/ with nbgrader
+    python3 dev.py grade ASSIGNMENT --from DOWNLOADS --roster roster.csv [--workers N] [--force]
+                         [--cluster [ADDRESS]]   collect, autograde in parallel, feed back, export
     python3 dev.py gpu-bundle [DIR]           beforehand, with the registries: the wheels a bare
                                               GPU machine lacks, for CPython 3.12 x86-64 (gpu-bundle/)
     python3 dev.py gpu-figures --wheels DIR   on a GPU machine, offline: measure, write results/*.json
@@ -75,6 +77,10 @@ def exercises():
     return run(venv(), "-m", "autograder.grading.release")
 
 
+def grade(*args):
+    return run(venv(), "-m", "autograder.grading.grade_class", *args)
+
+
 def gpu_bundle(folder="gpu-bundle"):
     return run(venv(), "-m", "autograder.grading.bundle", Path(folder).resolve())
 
@@ -83,7 +89,8 @@ def gpu_figures(*args):
     return run(sys.executable, "-u", "-m", "autograder.grading.record", *args)
 
 
-COMMANDS = {"book": book, "test": test, "exercises": exercises, "gpu-bundle": gpu_bundle,
+COMMANDS = {"book": book, "test": test, "exercises": exercises, "grade": grade,
+            "gpu-bundle": gpu_bundle,
             "gpu-figures": gpu_figures}
 
 if __name__ == "__main__":

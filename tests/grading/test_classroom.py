@@ -1,0 +1,191 @@
+"""A class graded with one command: collected from downloads, graded in parallel (2 processes, and
+a 2-worker Dask LocalCluster), merged into one gradebook, fed back, exported; the grades are those
+of a serial `nbgrader autograde`. Chapter 1 grades fastest; each mode grades the class once
+(module fixtures) and every assertion reads that run."""
+import csv
+import os
+import sqlite3
+import zipfile
+from datetime import datetime, timezone
+
+import nbformat
+import pytest
+
+from autograder.grading import classroom, grade_class
+from autograder.grading.batch import DRILL
+from conftest import Course, release, scenario, solved
+
+SLUG = "ch01_cpu_vs_gpu"
+ON_TIME = datetime(2025, 12, 30, 12, 0, tzinfo=timezone.utc)
+DUE = "2026-01-01 00:00:00 UTC"
+LATE = datetime(2026, 1, 2, 12, 0, tzinfo=timezone.utc)
+ROSTER = [("s01", "Alan", "Turing"), ("s02", "Ada", "Lovelace"), ("s03", "Edsger", "Dijkstra"),
+          ("s04", "Barbara", "Liskov"), ("s05", "Grace", "Hopper"), ("s06", "Donald", "Knuth"),
+          ("s07", "Ken", "Thompson"), ("s08", "Frances", "Allen"), ("s09", "John", "Backus"),
+          ("s10", "Leslie", "Lamport"), ("s11", "Tony", "Hoare"), ("s12", "Niklaus", "Wirth")]
+
+
+def text(nb) -> str:
+    """The notebook as a student's file, without the page-like cell that times NumPy and Numba
+    up to 10**7 elements: it grades nothing (nbgrader does not put an unlocked cell back), and
+    the class is graded three times over."""
+    nb.cells = [c for c in nb.cells if "ch01.measure(" not in c.source]
+    return nbformat.writes(nb)
+
+
+def contents() -> dict[str, str]:
+    """The distinct notebooks the class hands in, by kind."""
+    return {"correct": text(solved(SLUG)), "unchanged": text(release(SLUG)),
+            "no_sync": text(solved(SLUG, **scenario(SLUG, "no_sync_timer"))),
+            "raises": text(solved(SLUG, **scenario(SLUG, "raises"))),
+            "cheat": text(solved(SLUG, **scenario(SLUG, "cheat_attempt"))),
+            # hostile: the kernel ends itself in the model cell; later checks score 0
+            "hostile": text(solved(SLUG, model_answer="import os\nos._exit(3)"))}
+
+
+# student -> the kind of notebook handed in (s06 hands in broken JSON, and one file is nobody's)
+KINDS = {"s01": "correct", "s02": "correct", "s03": "no_sync", "s04": "raises", "s05": "unchanged",
+         "s07": "hostile", "s08": "unchanged", "s09": "cheat", "s10": "correct", "s11": "unchanged",
+         "s12": "correct"}
+
+
+def loose(folder, name, data: str, when=ON_TIME):
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data)
+    os.utime(path, (when.timestamp(), when.timestamp()))
+
+
+def zipped(path, members: dict[str, str]):
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(zipfile.ZipInfo(name, ON_TIME.timetuple()[:6]), data)
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    d, nb = root / "downloads", contents()
+    loose(d, f"s01_{SLUG}.ipynb", nb["correct"])
+    loose(d, f"Copy of {SLUG} - Ada Lovelace.ipynb", nb["correct"])            # Colab's name
+    loose(d, f"{SLUG} (1) s03.ipynb", nb["no_sync"])                           # browser's name
+    zipped(d / "s04.zip", {f"{SLUG}.ipynb": nb["raises"]})
+    zipped(d / "moodle-all.zip", {                                             # LMS "download all"
+        f"Grace Hopper_4711_assignsubmission_file_/{SLUG}.ipynb": nb["unchanged"],
+        f"Niklaus Wirth_4712_assignsubmission_file_/{SLUG} (1).ipynb": nb["unchanged"]})
+    loose(d, f"s06 {SLUG}.ipynb", '{"cells": [ not json')                       # broken
+    loose(d, f"thompson_ken/{SLUG}.ipynb", nb["hostile"])
+    loose(d, f"s08_{SLUG}.ipynb", nb["unchanged"], when=LATE)                 # late
+    loose(d, f"backusjohn_99_{SLUG}.ipynb", nb["cheat"])                      # Canvas-like name
+    loose(d, f"s10_{SLUG}.ipynb", nb["correct"])                              # its worker is killed
+    loose(d, f"Copy of {SLUG} Tony Hoare.ipynb", nb["unchanged"])
+    loose(d, f"s12/{SLUG}.ipynb", nb["correct"], when=datetime(2025, 12, 31, tzinfo=timezone.utc))
+    loose(d, f"Copy of {SLUG} (2).ipynb", nb["correct"])                       # nobody's
+    roster = root / "roster.csv"
+    with open(roster, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student_id", "first_name", "last_name", "email"])
+        w.writerows([(i, a, b, f"{i}@example.edu") for i, a, b in ROSTER])
+    return root, d, roster
+
+
+def course_for(root, name):
+    from nbgrader.api import Gradebook
+    (root / name).mkdir()
+    c = Course(root / name, SLUG, timeout=30)
+    with Gradebook(f"sqlite:///{c.root / 'gradebook.db'}") as gb:
+        gb.update_or_create_assignment(SLUG, duedate=DUE)
+    return c
+
+
+def graded(downloads, name, **kw):
+    root, d, roster = downloads
+    c = course_for(root, name)
+    marks = root / f"{name}-drill"
+    marks.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(DRILL, f"s10={marks}")
+        summary = grade_class.grade(c.root, SLUG, d, roster, workers=2, log=lambda m: None, **kw)
+    return c, summary, marks
+
+
+@pytest.fixture(scope="module")
+def local(downloads):
+    return graded(downloads, "local")
+
+
+@pytest.fixture(scope="module")
+def on_dask(downloads):
+    return graded(downloads, "dask", cluster=True)
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    """Each distinct notebook of the class graded by a plain serial `nbgrader autograde`."""
+    c = Course(tmp_path_factory.mktemp("serial"), SLUG, timeout=30)
+    for kind, data in contents().items():
+        c.submit(kind, nbformat.reads(data, as_version=4))
+    c.autograde()
+    return c.scores()
+
+
+def exported(c) -> dict[str, float]:
+    with open(c.root / f"{SLUG}-lms.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["max_score"] for r in rows} == {"10.0"}
+    return {r["student_id"]: float(r["score"]) for r in rows}
+
+
+@pytest.fixture(params=["local", "on_dask"])
+def run(request):
+    return request.getfixturevalue(request.param)
+
+
+def test_collect_matches_names_zips_and_copies(downloads):
+    root, d, roster = downloads
+    found = classroom.collect(d, classroom.read_roster(roster), SLUG, [SLUG])
+    assert sorted(found.placed) == sorted([*KINDS, "s06"])
+    assert list(found.unmatched[0].origin.split("/"))[-1] == f"Copy of {SLUG} (2).ipynb"
+    assert len(found.unmatched) == 1 and "no roster student" in found.unmatched[0].note
+    assert [f.origin for f in found.ignored] == [f"moodle-all.zip!Niklaus Wirth_4712_assignsubmission_file_/{SLUG} (1).ipynb"]
+
+
+def test_grades_equal_serial_nbgrader(run, serial):
+    c, summary, _ = run
+    assert serial["correct"] == 10 and serial["unchanged"] == 0      # the reference is sane
+    assert exported(c) == {sid: serial[kind] for sid, kind in KINDS.items()}
+    assert summary["graded"] == {sid: serial[kind] for sid, kind in KINDS.items()}
+
+
+def test_failures_late_and_unmatched_reported(run):
+    c, summary, _ = run
+    assert list(summary["failed"]) == ["s06"]
+    assert summary["failed"]["s06"].startswith("could not be graded: ch01_cpu_vs_gpu.ipynb is not a readable notebook")
+    assert list(summary["late"]) == ["s08"] and 36 * 3600 <= summary["late"]["s08"] <= 37 * 3600
+    assert list(summary["unmatched"]) == [f"Copy of {SLUG} (2).ipynb"]
+
+
+def test_one_row_per_submission(run):
+    c, _, _ = run
+    with sqlite3.connect(c.root / "gradebook.db") as db:
+        subs = db.execute("select student_id, count(*) from submitted_assignment group by student_id").fetchall()
+        grades = db.execute("select count(*) from grade").fetchone()[0]
+    assert sorted(subs) == [(sid, 1) for sid in sorted(KINDS)]
+    assert grades == 4 * len(KINDS)                                   # four graded cells each
+    for sid in KINDS:
+        assert (c.root / "feedback" / sid / SLUG / f"{SLUG}.html").exists()
+
+
+def test_killed_worker_is_retried(run):
+    c, summary, marks = run
+    assert (marks / "s10.killed").exists()                            # its first worker died
+    assert summary["graded"]["s10"] == 10
+
+
+def test_rerun_grades_nothing_new(local, downloads):
+    c, first, _ = local
+    root, d, roster = downloads
+    again = grade_class.grade(c.root, SLUG, d, roster, workers=2, log=lambda m: None)
+    assert again["graded"] == {} and again["failed"] == {}
+    assert sorted(again["unchanged"]) == sorted([*KINDS, "s06"])
+    assert exported(c) == {sid: first["graded"][sid] for sid in KINDS}
