@@ -33,7 +33,7 @@ import contextlib
 import datetime
 import functools
 import random
-import socket
+import shutil
 
 import torch
 import torch.nn.functional as F
@@ -144,11 +144,13 @@ def what_changes(k: int = 4, seed: int = 0) -> dict[str, float]:
 def ddp_allreduces(k: int = 4) -> dict[str, int]:
     """All-reduces DistributedDataParallel launches for one accumulated step of k micro-batches,
     without and with `no_sync()` on all but the last; a one-process gloo group on this machine."""
+    import tempfile
+
     import torch.distributed as dist
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1,
+    # a file store, not a TCP port: a port found free can be taken by another process before
+    # the group binds it (seen once: the page's build waited on it for 10 minutes)
+    store = tempfile.mkdtemp(prefix="ddp-")
+    dist.init_process_group("gloo", init_method=f"file://{store}/store", rank=0, world_size=1,
                             timeout=datetime.timedelta(seconds=60))
     try:
         torch.manual_seed(0)
@@ -171,6 +173,7 @@ def ddp_allreduces(k: int = 4) -> dict[str, int]:
         return out
     finally:
         dist.destroy_process_group()
+        shutil.rmtree(store, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- the exercise's baseline
