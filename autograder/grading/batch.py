@@ -8,6 +8,10 @@ gradebook and the autograded files. The main process alone writes the course's g
 (`grade_class.merge`). A job that raises or whose worker dies is tried once more; then its
 submission is recorded as "could not be graded" with the reason, and the batch goes on.
 
+On a machine with GPUs each job in flight holds one GPU of its own: its nbgrader (and the
+sandboxed kernel under it) sees only that device through `CUDA_VISIBLE_DEVICES`, so that two
+submissions never share a GPU's memory and the meter's peak is the submission's own.
+
 Engines: `run_local` (concurrent.futures processes, at most N in flight, a broken pool replaced)
 and `run_dask` (a `distributed.LocalCluster`, or any scheduler's address; the template is
 scattered to the workers once, Dask reschedules a task whose worker died: `allowed-failures`).
@@ -28,6 +32,20 @@ import multiprocessing
 # A fault drill (the tests use it): "<student>=<folder>" makes the first job of that student kill
 # its own worker process, as an out-of-memory kill or a lost node would.
 DRILL = "GPU_COURSE_GRADE_DRILL"
+
+
+def gpus() -> list[str]:
+    """The GPUs this machine lends to grading: CUDA_VISIBLE_DEVICES where it is set (an empty
+    value: none), else the devices `nvidia-smi -L` lists; none without a driver."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [d.strip() for d in visible.split(",") if d.strip() and d.strip() != "-1"]
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [str(i) for i, line in enumerate(listed.stdout.splitlines()) if line.startswith("GPU ")] \
+        if listed.returncode == 0 else []
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
@@ -80,29 +98,45 @@ def grade_one(job: dict, template: dict[str, bytes]) -> dict:
             except Exception as exc:        # noqa: BLE001 (any reading error is the reason)
                 raise ValueError(f"{name} is not a readable notebook ({type(exc).__name__}: "
                                  f"{str(exc).splitlines()[0][:120]})") from None
+    env, gpu = tool_env(), job.get("gpu") or _dask_gpu(job.get("gpus"))
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         course = Path(tmp)
         _write(course, template)
         _write(course / "submitted" / student / assignment, job["files"])
         done = subprocess.run(
             [sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student,
-             "--force", "--log-level=WARN"], cwd=course, capture_output=True, text=True, env=tool_env())
+             "--force", "--log-level=WARN"], cwd=course, capture_output=True, text=True, env=env)
         graded = course / "autograded" / student / assignment
         if done.returncode or not graded.is_dir():
             lines = [l for l in (done.stderr + done.stdout).splitlines() if l.strip()]
             raise RuntimeError(f"nbgrader autograde failed ({done.returncode}): "
                                + (lines[-1][:300] if lines else "no message"))
-        return {"student": student, "digest": job["digest"], "files": files_of(graded),
+        return {"student": student, "digest": job["digest"], "files": files_of(graded), "gpu": gpu,
                 **rows(course / "gradebook.db", assignment, student)}
+
+
+def _dask_gpu(devices: list[str] | None) -> str | None:
+    """On a Dask LocalCluster with GPUs: the device of this worker (worker names are 0, 1, ...,
+    one worker per GPU). A cluster that pins devices itself (dask-cuda) ships no list."""
+    if not devices:
+        return None
+    from distributed import get_worker
+    name = get_worker().name
+    return devices[int(name) % len(devices)] if str(name).isdigit() else None
 
 
 Report = Callable[[dict, dict | None, str | None], None]   # (job, result, error) -> None
 
 
-def run_local(jobs: list[dict], template: dict[str, bytes], workers: int, report: Report) -> None:
+def run_local(jobs: list[dict], template: dict[str, bytes], workers: int, report: Report,
+              devices: list[str] = ()) -> None:
     """Grade `jobs` in `workers` processes; each job tried at most twice; `report` is called in
-    this process once per job, with its result or its last error."""
+    this process once per job, with its result or its last error. With `devices` (GPU ids, at
+    least `workers` of them), each job in flight is given one no other job holds."""
     queue, tries = list(jobs), {j["student"]: 0 for j in jobs}
+    free = list(devices)
     ctx = multiprocessing.get_context("spawn")
     while queue:
         pool, running = ProcessPoolExecutor(workers, mp_context=ctx), {}
@@ -111,11 +145,15 @@ def run_local(jobs: list[dict], template: dict[str, bytes], workers: int, report
                 while queue and len(running) < workers:
                     job = queue.pop(0)
                     tries[job["student"]] += 1
+                    if devices:
+                        job = {**job, "gpu": free.pop(0)}
                     running[pool.submit(grade_one, job, template)] = job
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 broken = False
                 for fut in finished:
                     job = running.pop(fut)
+                    if "gpu" in job:
+                        free.append(job["gpu"])
                     try:
                         report(job, fut.result(), None)
                         continue
@@ -129,6 +167,8 @@ def run_local(jobs: list[dict], template: dict[str, bytes], workers: int, report
                         report(job, None, why)
                 if broken:                  # every job still in flight died with the pool
                     for fut, job in running.items():
+                        if "gpu" in job:
+                            free.append(job["gpu"])
                         if tries[job["student"]] < 2:
                             queue.append(job)
                         else:
@@ -140,9 +180,10 @@ def run_local(jobs: list[dict], template: dict[str, bytes], workers: int, report
 
 
 def run_dask(jobs: list[dict], template: dict[str, bytes], workers: int, address: str | None,
-             report: Report) -> None:
-    """Grade `jobs` on Dask: a LocalCluster of `workers` single-threaded processes, or the
-    scheduler at `address`. A raising job is retried once (`retries=1`); a job whose worker dies
+             report: Report, devices: list[str] = ()) -> None:
+    """Grade `jobs` on Dask: a LocalCluster of `workers` single-threaded processes (worker i on
+    GPU `devices[i]` where there are GPUs), or the scheduler at `address` (whose workers bring
+    their own devices: dask-cuda's LocalCUDACluster, or a Slurm job's GPU per worker). A raising job is retried once (`retries=1`); a job whose worker dies
     is rescheduled once (the scheduler's `allowed-failures`, set for a LocalCluster) and then
     fails with KilledWorker."""
     import dask
@@ -153,6 +194,8 @@ def run_dask(jobs: list[dict], template: dict[str, bytes], workers: int, address
         try:
             with Client(address or cluster) as client:
                 shipped = client.scatter([template], broadcast=True)[0]  # one future, not one per file
+                if cluster is not None and devices:
+                    jobs = [{**job, "gpus": list(devices)} for job in jobs]
                 futures = {client.submit(grade_one, job, shipped, retries=1, pure=False,
                                          key=f"grade-{job['student']}-{job['digest'][:12]}"): job
                            for job in jobs}

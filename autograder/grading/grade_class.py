@@ -9,7 +9,12 @@ submission at a time, as each job ends (`merge`, with nbgrader's own `Gradebook`
 rows nbgrader's autograde writes, found by cell name, so a regrade updates them instead of adding
 any). `.grading/<assignment>.json` keeps each student's digest (notebook and timestamp): a rerun
 grades only what is new or changed (or failed for a reason other than the notebook), unless --force. Then nbgrader's generate_feedback and export,
-and a CSV in the shape an LMS imports (student id, score, maximum).
+and a CSV in the shape an LMS imports (student id, score, maximum): every roster student has a
+row (one who handed nothing in scores 0, as in nbgrader's export), except that a submission
+that could not be graded has an empty score, so that the LMS records no grade rather than a 0.
+
+Workers: one per GPU where the machine has GPUs (`batch.gpus`; each job then sees only its own
+device), else one per core; `--workers` asks for fewer (or, without GPUs, more).
 """
 from __future__ import annotations
 
@@ -109,8 +114,20 @@ def merge(course: Path, assignment: str, student: classroom.Student, result: dic
     return score, late
 
 
-def export(course: Path, assignment: str) -> Path:
-    """nbgrader's grades.csv, and <assignment>-lms.csv: student id, score, maximum."""
+def _roster_rows(course: Path, roster: dict, students: list[str]) -> None:
+    """The roster's students in the gradebook (names and emails as the roster has them), so that
+    every export has a row for each, whether or not a submission of theirs was graded."""
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for sid in students:
+            s = roster[sid]
+            gb.update_or_create_student(sid, first_name=s.first_name or None,
+                                        last_name=s.last_name or None, email=s.email or None)
+
+
+def export(course: Path, assignment: str, ungraded: set[str] = frozenset()) -> Path:
+    """nbgrader's grades.csv, and <assignment>-lms.csv: student id, score, maximum (the score
+    left empty for the `ungraded`: their submission could not be graded)."""
     done = nbgrader(course, "export")
     if done.returncode:
         raise SystemExit(f"nbgrader export failed:\n{done.stderr[-2000:]}")
@@ -120,14 +137,17 @@ def export(course: Path, assignment: str) -> Path:
         w.writerow(["student_id", "score", "max_score"])
         for row in csv.DictReader(f):
             if row["assignment"] == assignment:
-                w.writerow([row["student_id"], row["score"], row["max_score"]])
+                score = "" if row["student_id"] in ungraded else row["score"]
+                w.writerow([row["student_id"], score, row["max_score"]])
     return out
 
 
 def grade(course: Path, assignment: str, downloads: Path, roster_csv: Path, workers: int = 0,
           force: bool = False, cluster: str | bool | None = None, log=print) -> dict:
     """The whole command; returns the summary (also printed through `log`)."""
-    workers = workers or os.cpu_count() or 1
+    devices = batch.gpus()
+    workers = min(workers or len(devices), len(devices)) if devices else workers or os.cpu_count() or 1
+    devices = devices[:workers]
     roster = classroom.read_roster(roster_csv)
     ensure_assignment(course, assignment)
     notebooks = sorted(p.stem for p in (course / _source(course) / assignment).glob("*.ipynb"))
@@ -140,7 +160,9 @@ def grade(course: Path, assignment: str, downloads: Path, roster_csv: Path, work
     classroom.place(course, assignment, found, todo)
     summary = {"graded": {}, "failed": {}, "late": {}, "unchanged": sorted(set(found.placed) - set(todo)),
                "unmatched": {f.origin: f.note for f in found.unmatched},
-               "ignored": {f.origin: f.note for f in found.ignored}, "workers": workers}
+               "ignored": {f.origin: f.note for f in found.ignored}, "workers": workers,
+               "gpus": devices, "devices": {}, "missing": sorted(set(roster) - set(found.placed))}
+    _roster_rows(course, roster, list(roster))
     log(f"{assignment}: {len(found.placed)} students matched, {len(todo)} to grade, "
         f"{len(summary['unchanged'])} unchanged, {len(found.unmatched)} unmatched")
     t0, count = time.time(), [0]
@@ -154,6 +176,8 @@ def grade(course: Path, assignment: str, downloads: Path, roster_csv: Path, work
                 result, error = None, f"its result could not be merged ({type(exc).__name__}: {exc})"
         if result is not None:
             summary["graded"][sid] = score
+            if result.get("gpu") is not None:
+                summary["devices"][sid] = result["gpu"]
             if late:
                 summary["late"][sid] = late
             state[sid] = {"digest": job["digest"], "status": "graded", "score": score}
@@ -173,14 +197,16 @@ def grade(course: Path, assignment: str, downloads: Path, roster_csv: Path, work
     if jobs:
         shipped = template(course, assignment)
         if cluster is not None and cluster is not False:
-            batch.run_dask(jobs, shipped, workers, cluster if isinstance(cluster, str) else None, report)
+            batch.run_dask(jobs, shipped, workers, cluster if isinstance(cluster, str) else None, report,
+                           devices)
         else:
-            batch.run_local(jobs, shipped, workers, report)
+            batch.run_local(jobs, shipped, workers, report, devices)
         done = nbgrader(course, "generate_feedback", assignment, "--force")
         if done.returncode:
             log(f"generate_feedback reported an error:\n{done.stderr[-1500:]}")
     summary["seconds"] = round(time.time() - t0, 1)
-    summary["lms_csv"] = str(export(course, assignment))
+    ungraded = {sid for sid, st in state.items() if st.get("status") == "failed"}
+    summary["lms_csv"] = str(export(course, assignment, ungraded))
     _print_summary(summary, log)
     return summary
 
@@ -188,9 +214,12 @@ def grade(course: Path, assignment: str, downloads: Path, roster_csv: Path, work
 def _print_summary(s: dict, log) -> None:
     log(f"\n{len(s['graded'])} graded, {len(s['failed'])} failed, {len(s['late'])} late, "
         f"{len(s['unchanged'])} unchanged (not regraded), {len(s['unmatched'])} unmatched, "
-        f"in {s['seconds']} s with {s['workers']} workers")
+        f"{len(s['missing'])} on the roster with no submission, in {s['seconds']} s with "
+        f"{s['workers']} workers" + (f" on GPUs {','.join(s['gpus'])}" if s["gpus"] else " (no GPU)"))
+    for sid in s["missing"]:
+        log(f"  missing    {sid}: nothing handed in (exported as 0)")
     for sid, why in s["failed"].items():
-        log(f"  failed     {sid}: {why}")
+        log(f"  failed     {sid}: {why} (exported without a score)")
     for sid, secs in s["late"].items():
         log(f"  late       {sid}: {secs / 3600:.1f} h after the due date")
     for origin, why in s["unmatched"].items():
@@ -205,7 +234,7 @@ def main(argv=None) -> int:
     p.add_argument("assignment")
     p.add_argument("--from", dest="downloads", required=True, type=Path, help="folder of downloads")
     p.add_argument("--roster", required=True, type=Path, help="CSV with student_id (first_name, last_name, email)")
-    p.add_argument("--workers", type=int, default=0, help="parallel jobs (default: the cores)")
+    p.add_argument("--workers", type=int, default=0, help="parallel jobs (default: one per GPU, or one per core without GPUs)")
     p.add_argument("--force", action="store_true", help="regrade every submission")
     p.add_argument("--cluster", nargs="?", const=True, default=None,
                    help="grade on Dask: a LocalCluster, or the scheduler at ADDRESS")
