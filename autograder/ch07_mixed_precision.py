@@ -7,12 +7,17 @@ persistent state. `amp_settings()` picks the device and the 16-bit type once, fr
 machine: CUDA uses float16 with a GradScaler; a CPU uses float16 too where its autocast
 supports it (torch 2.4 and later), else bfloat16, which needs no scaler.
 
-The checks grade a student's `amp_setup(batch, seed)` (a setup function in the meter's sense:
-it returns {"step", "model", "optimizer"}) against the reference `fp32_setup` of this module,
-never against the notebook's copy: (a) the loss curve stays within `LOSS_RTOL` of the fp32
-one and the persistent state stays float32, byte for byte; (b) the meter measures the step's
-peak above its baseline at least `TARGET` lower (hidden: in a fresh process, fresh seed and
-batch); (c) a student's model of loss scaling, `through_fp16`, matches the reference.
+The page's case is a plain step (`amp_setup`); the exercise asks another one: the same step
+with its gradients' norm clipped at `CLIP_NORM`, which under a GradScaler must see the unscaled
+gradients (`scaler.unscale_` first). The checks grade a student's `amp_clip_setup(batch, seed)`
+(a setup function in the meter's sense: it returns {"step", "model", "optimizer"}) against this
+module's float32 `fp32_clip_setup`, never against the notebook's copy: (a) the gradients the
+optimizer receives are the clipped float32 ones, the losses stay within `LOSS_RTOL` of the
+fp32 ones and the persistent state stays float32, byte for byte; (b) the meter measures the
+step's peak above its baseline at least `TARGET` lower, in a run that also did (a)'s work
+(hidden: in a fresh process, fresh seed and batch); (c) a student's `scaler_step`, one
+GradScaler decision (unscaled gradients or a skipped step, and the next scale), against
+NumPy's float16 rounding.
 
 Known limitations: on a CPU the 16-bit kernels are emulated and slower than float32, so the
 page shows memory, never speed; the CPU and CUDA autocast op lists differ (softmax, sums and
@@ -25,6 +30,7 @@ import math
 import random
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,6 +44,9 @@ WIDTH, DEPTH, BATCH, LR = 64, 8, 256, 3e-3    # 8 hidden Linear-GELU blocks, the
 TARGET = 0.30          # COURSE.md: peak above the baseline step lowered by at least 30%
 LOSS_RTOL = 0.01       # each step's loss within 1% of the fp32 baseline's loss at that step
 PARITY_STEPS, PARITY_BATCH = 15, 128
+CLIP_NORM = 0.005      # the exercise's clip: about a third of its gradients' norm in the first steps
+GRAD_RTOL = 0.02       # the clipped gradients' norm within 2% of fp32's, and their cosine >= 0.99
+GRADS_AT = 3           # the parity run's step whose gradients are compared (0-based: the fourth)
 
 
 # ---------------------------------------------------------------- the machine's settings
@@ -104,6 +113,21 @@ def fp32_setup(batch: int = BATCH, seed: int = 0) -> dict:
     return {"step": step, "model": model, "optimizer": opt}
 
 
+def fp32_clip_setup(batch: int = BATCH, seed: int = 0) -> dict:
+    """The exercise's baseline: fp32_setup's step with the gradients' norm clipped at CLIP_NORM."""
+    model, opt = make_model(seed)
+    x, y = make_data(batch, seed)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+        opt.step()
+        return loss.detach()
+    return {"step": step, "model": model, "optimizer": opt}
+
+
 def amp_setup(batch: int = BATCH, seed: int = 0) -> dict:
     """Forward pass and loss under autocast; a GradScaler for float16."""
     amp = amp_settings()
@@ -148,7 +172,7 @@ def dtype_table(amp: AmpSettings | None = None) -> list[tuple[str, str, str]]:
 
 
 def fp16_roundtrip(grads: torch.Tensor, scale: float) -> torch.Tensor:
-    """Reference for exercise (c): multiply by scale in float32, round to float16, back to
+    """The page's model of loss scaling: multiply by scale in float32, round to float16, back to
     float32, divide by scale. Scale 1 is no loss scaling: values under ~6e-8 become 0."""
     return (grads.float() * scale).half().float() / scale
 
@@ -187,46 +211,85 @@ def _draw(hidden: bool, batches, default: int):
 
 
 def check_parity(setup, hidden=False):
-    """(a) Loss parity with the fp32 baseline, step by step, and float32 master weights."""
+    """(a) The clipped float32 gradients reach the optimizer, the losses follow the fp32
+    baseline's step by step, and the master weights stay float32."""
     batch, seed = _draw(hidden, [96, 128, 160], PARITY_BATCH)
-    runs = {who: memory.trial(s, steps=PARITY_STEPS, hidden=hidden, like="fp32_setup", batch=batch, seed=seed)
-            for who, s in (("fp32", f"autograder.{SLUG}:fp32_setup"), ("amp", setup))}
+    kw = dict(steps=PARITY_STEPS, measure_at=GRADS_AT, hidden=hidden, like="fp32_clip_setup",
+              batch=batch, seed=seed)
+    runs = {who: memory.trial(s, label=who, **kw)
+            for who, s in (("fp32", f"autograder.{SLUG}:fp32_clip_setup"), ("amp", setup))}
     ref, got = runs["fp32"], runs["amp"]
-    for i, (have, want) in enumerate(zip(got.losses, ref.losses)):
-        if have is None:
-            raise AssertionError("the step should return the loss (a scalar)")
-        if not abs(have - want) <= LOSS_RTOL * abs(want):
-            times = have / want if want else 0.0
-            power = round(math.log2(times)) if times > 0 else 0
-            scaled = power >= 1 and abs(times / 2**power - 1) <= LOSS_RTOL
-            raise AssertionError(f"step {i + 1} (batch {batch}, seed {seed}): loss {have:.6f}, fp32 "
-                                 f"baseline {want:.6f}, more than {LOSS_RTOL:.0%} apart; " + (
-                                     f"yours is about {2**power:,} (2**{power}) times the baseline's: "
-                                     "the GradScaler's scale factor. Return the loss itself "
-                                     "(loss.detach()), not scaler.scale(loss)" if scaled else
-                                     "mixed precision should train like the fp32 step"))
     bad = [d for d in got.dtypes if d != "float32"]
     if bad:
         raise AssertionError(f"the model's parameters are {', '.join('torch.' + d for d in bad)}: mixed "
                              "precision keeps float32 master weights (autocast casts copies for each "
                              "op); casting the model itself is pure low-precision training, not this "
                              "technique")
+    for i, (have, want) in enumerate(zip(got.losses, ref.losses)):
+        if have is None:
+            raise AssertionError("the step should return the loss (a scalar)")
+        times = have / want if want else 0.0
+        power = round(math.log2(times)) if 0 < times < math.inf else 0
+        if power >= 1 and abs(times / 2**power - 1) <= LOSS_RTOL:
+            raise AssertionError(f"step {i + 1} (batch {batch}, seed {seed}): loss {have:.6f}, fp32 "
+                                 f"baseline {want:.6f}; yours is about {2**power:,} (2**{power}) times the "
+                                 "baseline's: the GradScaler's scale factor. Return the loss itself "
+                                 "(loss.detach()), not scaler.scale(loss)")
+    require_clipped(got, ref, f"step {GRADS_AT + 1} (batch {batch}, seed {seed})")
+    for i, (have, want) in enumerate(zip(got.losses, ref.losses)):
+        if not abs(have - want) <= LOSS_RTOL * abs(want):
+            raise AssertionError(f"step {i + 1} (batch {batch}, seed {seed}): loss {have:.6f}, fp32 "
+                                 f"baseline {want:.6f}, more than {LOSS_RTOL:.0%} apart: mixed "
+                                 "precision should train like the fp32 step")
     if got.persistent != ref.persistent:
         raise AssertionError(f"persistent bytes (parameters, gradients, optimizer state) are "
                              f"{got.persistent}, the fp32 baseline's are {ref.persistent}: under mixed "
                              "precision they must not change")
     print(f"parity: {PARITY_STEPS} steps within {LOSS_RTOL:.0%} of the fp32 losses "
-          f"(last {have:.4f} vs {want:.4f}); master weights float32")
+          f"(last {have:.4f} vs {want:.4f}); gradients clipped at {CLIP_NORM} as fp32's; "
+          "master weights float32")
+
+
+def require_clipped(got, ref, where: str) -> None:
+    """The gradients left after the measured step (what the optimizer used) are the baseline's
+    clipped float32 ones: their norm within GRAD_RTOL, their direction the same."""
+    gc, gb = got.grad.astype(np.float64), ref.grad.astype(np.float64)
+    if gc.shape != gb.shape:
+        raise AssertionError(f"{where}: {gc.size:,} gradient values after the step, the baseline's "
+                             f"{gb.size:,}: every parameter of the model should have its gradient")
+    nc, nb = float(np.linalg.norm(gc)), float(np.linalg.norm(gb))
+    cos = float(gc @ gb) / (nc * nb) if nc and nb else 0.0
+    ratio = nc / nb if nb else math.inf
+    if abs(ratio - 1) <= GRAD_RTOL and cos >= 0.99:
+        return
+    if not math.isfinite(nc):
+        hint = "they are not finite (inf or nan); the baseline's are"
+    elif 0 < nc < 1e-3 * nb:
+        hint = (f"about 1/{nb / nc:,.0f} of the baseline's. They were clipped while still multiplied "
+                "by the GradScaler's scale, and scaler.step divided them by it afterwards: clip "
+                "after scaler.unscale_(optimizer), which divides them by the scale once")
+    elif nc > (1 + GRAD_RTOL) * CLIP_NORM:
+        hint = (f"above the clip of {CLIP_NORM}: clip the gradients' norm "
+                "(torch.nn.utils.clip_grad_norm_) between backward and the optimizer's step, as "
+                "the baseline does")
+    elif abs(ratio - 1) <= GRAD_RTOL:
+        hint = ("the norm is right, the direction not: the gradients after a step should be that "
+                "step's, of this batch's loss")
+    else:
+        hint = "clip the unscaled float32 gradients at CLIP_NORM, as the baseline does"
+    raise AssertionError(f"{where}: after the step the gradients' norm is {nc:.3e}, the fp32 "
+                         f"baseline's {nb:.3e} (cosine {cos:.3f}): {hint}")
 
 
 def check_reduction(setup, hidden=False):
     """(b) The meter's peak above the baseline step at least TARGET lower than fp32's, in a run
-    that also shows the measured step trained like fp32's (from the same noise) and saved 16-bit
-    tensors for backward. Hidden: both runs in fresh processes, on a fresh seed and batch."""
+    that also shows the measured step clipped and trained like fp32's (from the same noise) and
+    saved 16-bit tensors for backward. Hidden: both runs in fresh processes, fresh seed and batch."""
     batch, seed = _draw(hidden, list(range(192, 385, 64)), BATCH)
-    kw = dict(steps=3, measure_at=2, hidden=hidden, like="fp32_setup", batch=batch, seed=seed)
+    kw = dict(steps=3, measure_at=2, hidden=hidden, like="fp32_clip_setup", batch=batch, seed=seed)
     cand = memory.trial(setup, perturb="draw", label="autocast", **kw)
-    base = memory.trial(f"autograder.{SLUG}:fp32_setup", perturb=cand.perturb, label="fp32", **kw)
+    base = memory.trial(f"autograder.{SLUG}:fp32_clip_setup", perturb=cand.perturb, label="fp32", **kw)
+    require_clipped(cand, base, f"the measured step (batch {batch})")
     memory.require_same_work(cand, base, loss_rtol=LOSS_RTOL, min_cosine=0.95)
     c = memory.compare(base.measurement, cand.measurement, what="peak")
     try:
@@ -243,32 +306,70 @@ def check_reduction(setup, hidden=False):
     print(f"reduction ({'fresh processes' if cand.isolated else 'this process'}, batch {batch}): peak "
           f"{got:.0%} lower (target {TARGET:.0%}), saved for backward "
           f"{memory.compare(base.measurement, cand.measurement, what='saved').reduction:.0%} lower, "
-          f"{half / sum(saved.values()):.0%} of it 16-bit; the measured step trained like fp32's")
+          f"{half / sum(saved.values()):.0%} of it 16-bit; the measured step clipped and trained like "
+          "fp32's")
 
 
-def check_fp16_roundtrip(fn, hidden=False):
-    """(c) The student's model of loss scaling equals the reference on every value."""
+def _scaler_cases(hidden: bool) -> list[tuple[list[float], float]]:
     r = random.Random(None if hidden else 7)
-    cases = [(torch.tensor([1e-3, 1e-6, 1e-8, 1e-10, -3e-9, 0.5, 2.0]), s)
-             for s in (1.0, 2.0**10, 2.0**16)] + [(torch.tensor([1000.0, 1e-9]), 2.0**16)]
-    for _ in range(6 if hidden else 2):
-        vals = [r.choice([-1, 1]) * 10 ** r.uniform(-12, 3) for _ in range(50)]
-        cases.append((torch.tensor(vals), 2.0 ** r.randint(0, 24)))
-    for g, s in cases:
-        want, got = fp16_roundtrip(g, s), fn(g.clone(), s)
-        if not isinstance(got, torch.Tensor) or got.shape != g.shape:
-            raise AssertionError(f"fp16_roundtrip should return a tensor shaped like grads, got {got!r}")
-        got = got.float()
-        ok = torch.isclose(got, want, rtol=1e-3, atol=0.0) | (torch.isinf(got) & torch.isinf(want))
+    small = [1e-3, 1e-6, 1e-8, 1e-10, -3e-9, 0.5, 2.0]
+    cases = [(small, 1.0), (small, 2.0**10), (small, 2.0**13), (small, 2.0**16),
+             ([1000.0, 1e-9], 2.0**16), ([1e-4, math.nan, 1e-9], 2.0**8), ([-40.0, 1e-7], 2.0**11)]
+    for _ in range(8 if hidden else 3):
+        cases.append(([r.choice([-1, 1]) * 10 ** r.uniform(-12, -1) for _ in range(50)],
+                      2.0 ** r.randint(0, 24)))
+    return cases
+
+
+def _fp16(vals, s: float) -> np.ndarray:
+    """The values times s in float32, rounded to float16 by NumPy (inf where they overflow)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (np.asarray(vals, np.float32) * np.float32(s)).astype(np.float16)
+
+
+def check_scaler_step(fn, hidden=False):
+    """(c) One GradScaler decision against NumPy's float16 rounding: the float32 gradients the
+    optimizer gets and the same scale, or None and half the scale when a scaled value is not
+    finite in float16 (the step is skipped)."""
+    cases, skipped = _scaler_cases(hidden), 0
+    for vals, s in cases:
+        half = _fp16(vals, s)
+        skip = not bool(np.isfinite(half).all())
+        skipped += skip
+        got = fn(torch.tensor(vals), s)
+        case = f"gradients {', '.join(f'{v:.3g}' for v in vals[:3])}{', ...' if len(vals) > 3 else ''} with scale {s:g}"
+        if not (isinstance(got, tuple) and len(got) == 2):
+            raise AssertionError(f"scaler_step should return a pair (gradients or None, next scale), got "
+                                 f"{type(got).__name__}" + (": a tensor alone is one value's trip through "
+                                 "float16; the GradScaler also decides whether the optimizer steps at "
+                                 "all, and with which scale next" if isinstance(got, torch.Tensor) else ""))
+        grads, nxt = got
+        if skip and grads is not None:
+            raise AssertionError(f"{case}: once scaled, a value is inf or nan in float16 (largest "
+                                 "65504): the GradScaler skips this step; return None as the gradients")
+        if not skip and grads is None:
+            raise AssertionError(f"{case}: every scaled value fits float16 (largest 65504), so the "
+                                 "optimizer steps: return the gradients")
+        want_scale = s / 2 if skip else s
+        if not isinstance(nxt, (int, float, torch.Tensor)) or float(nxt) != want_scale:
+            raise AssertionError(f"{case}: next scale {nxt!r}, expected {want_scale:g}: " + (
+                "after a skipped step the scale is halved" if skip else
+                "a good step keeps the scale (a GradScaler raises it only after 2000 good steps)"))
+        if skip:
+            continue
+        if not isinstance(grads, torch.Tensor) or grads.shape != (len(vals),):
+            raise AssertionError(f"{case}: the gradients should be a tensor shaped like grads, got {grads!r:.100}")
+        want = torch.from_numpy(half.astype(np.float32) / np.float32(s))
+        ok = torch.isclose(grads.float(), want, rtol=1e-3, atol=0.0)
         if not bool(ok.all()):
             i = int((~ok).nonzero()[0])
-            unscaled = fp16_roundtrip(g[i:i + 1], 1.0)[0]
+            unscaled = float(_fp16(vals[i:i + 1], 1.0)[0])
             hint = (": that is the value rounded to float16 without the scale's help; scale before "
                     "rounding to float16, the scale is what lifts small gradients out of float16's "
-                    "underflow" if s != 1 and torch.isclose(got[i], unscaled, rtol=1e-3, atol=0.0) else "")
-            raise AssertionError(f"gradient {g[i].item():.3e} with scale {s:g}: expected "
-                                 f"{want[i].item():.6e}, got {got[i].item():.6e}{hint}")
-    print(f"fp16_roundtrip: {len(cases)} cases right")
+                    "underflow" if s != 1 and math.isclose(float(grads[i]), unscaled, rel_tol=1e-3) else "")
+            raise AssertionError(f"{case}: gradient {vals[i]:.3e} should reach the optimizer as "
+                                 f"{float(want[i]):.6e}, got {float(grads[i]):.6e}{hint}")
+    print(f"scaler_step: {len(cases)} cases right, {skipped} of them skipped steps")
 
 
 # ---------------------------------------------------------------- figures recorded on a GPU

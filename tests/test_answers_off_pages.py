@@ -25,7 +25,10 @@ SLUGS = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir() and 
 SIMILAR = 0.8
 MIN_TOKENS = 100     # below this, an honest answer (`return 3 * n * itemsize`) coincides by need
 # "slug:answer" -> why an answer that asks another case still reads like the page's code
-SAME_SHAPE: dict[str, str] = {}
+SAME_SHAPE: dict[str, str] = {
+    "ch07_mixed_precision:amp_clip_setup": "the page's autocast step plus the two lines of the case "
+    "it does not show (unscale_, then clip); a setup's model, data, scaler and autocast are the same by need",
+}
 
 
 def _tokens(node: ast.AST) -> list[str]:

@@ -17,15 +17,15 @@ def _run(cells):
 
 
 def test_setup_says_the_device_in_a_sentence_and_check_failures_hide_the_course():
-    student = ("def fp16_roundtrip(grads, scale):\n"
-               "    return grads            # forgot the round trip\n")
-    check = ("from autograder.ch07_mixed_precision import check_fp16_roundtrip\n"
-             "check_fp16_roundtrip(fp16_roundtrip)")
+    student = ("def scaler_step(grads, scale):\n"
+               "    return grads, scale     # forgot the trip through float16\n")
+    check = ("from autograder.ch07_mixed_precision import check_scaler_step\n"
+             "check_scaler_step(scaler_step)")
     own = ("def broken(grads, scale):\n"
            "    return helper(grads)\n"
            "def helper(g):\n"
            "    raise ValueError('my own bug')\n"
-           "check_fp16_roundtrip(broken)")
+           "check_scaler_step(broken)")
     setup, _, failed, mine = _run([student, check, own])
 
     text = "".join(o.get("text", "") for o in setup.outputs)
@@ -35,7 +35,7 @@ def test_setup_says_the_device_in_a_sentence_and_check_failures_hide_the_course(
     err = [o for o in failed.outputs if o.output_type == "error"]
     assert len(err) == 1 and err[0].ename == "AssertionError", failed.outputs   # nbgrader: a failure
     tb = "\n".join(err[0].traceback)
-    assert "expected" in err[0].evalue and "check_fp16_roundtrip(fp16_roundtrip)" in tb
+    assert "should reach the optimizer as" in err[0].evalue and "check_scaler_step(scaler_step)" in tb
     assert "autograder/" not in tb and "site-packages/IPython" not in tb, tb
     assert notebook.NOTE in tb
 

@@ -2,7 +2,7 @@
 # reduction check is fooled; from this cell on every hidden check refuses to grade (replaced
 # course code). With cast_then_scale, the round trip scores 0.
 # %% amp_answer
-def amp_setup(batch=256, seed=0):
+def amp_clip_setup(batch=256, seed=0):
     model, opt = make_model(seed)
     x, y = make_data(batch, seed)
 
@@ -10,6 +10,7 @@ def amp_setup(batch=256, seed=0):
         opt.zero_grad(set_to_none=True)
         loss = F.mse_loss(model(x), y)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
         opt.step()
         return loss.detach()
     return {"step": step, "model": model, "optimizer": opt}

@@ -2,7 +2,7 @@
 # is the GradScaler's scale times the baseline's. On a machine without a scaler (bfloat16) the
 # scale is 1 and the answer is right. The parity check names the scale factor.
 # %% amp_answer
-def amp_setup(batch=256, seed=0):
+def amp_clip_setup(batch=256, seed=0):
     amp = amp_settings()
     model, opt = make_model(seed)
     x, y = make_data(batch, seed)
@@ -14,6 +14,8 @@ def amp_setup(batch=256, seed=0):
             loss = F.mse_loss(model(x), y)
         scaled = scaler.scale(loss)
         scaled.backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
         scaler.step(opt)
         scaler.update()
         return scaled.detach()

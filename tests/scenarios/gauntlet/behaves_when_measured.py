@@ -7,7 +7,7 @@
 import gc
 
 
-def amp_setup(batch=256, seed=0):
+def amp_clip_setup(batch=256, seed=0):
     model, opt = make_model(seed)
     x, y = make_data(batch, seed)
     last = []
@@ -18,6 +18,7 @@ def amp_setup(batch=256, seed=0):
         opt.zero_grad(set_to_none=True)
         loss = F.mse_loss(model(x), y)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
         opt.step()
         last.append(loss.detach())
         return last[-1]

@@ -4,7 +4,7 @@
 # Replaces the meter in its kernel so that the float32 step reads half its peak: only its own
 # kernel is fooled; parity is honest (3).
 # %% amp_answer
-def amp_setup(batch=256, seed=0):
+def amp_clip_setup(batch=256, seed=0):
     model, opt = make_model(seed)
     x, y = make_data(batch, seed)
 
@@ -12,6 +12,7 @@ def amp_setup(batch=256, seed=0):
         opt.zero_grad(set_to_none=True)
         loss = F.mse_loss(model(x), y)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
         opt.step()
         return loss.detach()
     return {"step": step, "model": model, "optimizer": opt}

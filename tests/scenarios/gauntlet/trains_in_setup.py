@@ -1,11 +1,12 @@
 # chapter: ch07_mixed_precision
 # base: release
-# score: 3
-# Trains in the setup and returns stored losses from a step that does nothing: the losses match
-# (parity, 3), but the measured step, run after the parameters were moved by fresh noise, updates
-# nothing: no reduction points.
+# score: 0
+# Trains in the setup and returns stored losses from a step that does nothing: the losses match,
+# but the gradients left after a parity step are the setup's last ones, not that step's (no
+# parity points), and the measured step, run after the parameters were moved by fresh noise,
+# updates nothing: no reduction points.
 # %% amp_answer
-def amp_setup(batch=256, seed=0):
+def amp_clip_setup(batch=256, seed=0):
     model, opt = make_model(seed)
     x, y = make_data(batch, seed)
     losses = []
@@ -13,6 +14,7 @@ def amp_setup(batch=256, seed=0):
         opt.zero_grad(set_to_none=True)
         loss = F.mse_loss(model(x), y)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
         opt.step()
         losses.append(loss.detach())
     it = iter(losses)
