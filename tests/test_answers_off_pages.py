@@ -28,6 +28,8 @@ MIN_TOKENS = 100     # below this, an honest answer (`return 3 * n * itemsize`) 
 SAME_SHAPE: dict[str, str] = {
     "ch07_mixed_precision:amp_clip_setup": "the page's autocast step plus the two lines of the case "
     "it does not show (unscale_, then clip); a setup's model, data, scaler and autocast are the same by need",
+    "ch09_inplace:res_forward_inplace": "an in-place version of the exercise's own baseline (given "
+    "in the notebook, not the page's block) differs from it only by its underscores",
 }
 
 

@@ -1,7 +1,8 @@
-# The last two inference ops in place, the add not: x * scale and h + bias are still alive at
-# once, so the peak does not move.
+# The bracket in place, the last product not: 0.5 * x is a second buffer beside h, and the
+# product a third for a moment, so the peak is three activations against one allowed.
 # %% inference_answer
-def infer_inplace(x, scale, bias):
+def gelu_inplace(x):
     with torch.no_grad():
-        h = x * scale + bias
-        return h.relu_().clamp_(max=CAP)
+        h = x ** 3
+        h.mul_(0.044715).add_(x).mul_(GELU_C).tanh_().add_(1.0)
+        return 0.5 * x * h

@@ -1,6 +1,8 @@
-# No new buffer at all: the caller's x is overwritten (inference's 5 points lost).
-# With data_dodge, the round trip scores 2 of 10.
+# No new buffer at all: x itself is cubed in place, so the caller's x is gone and the formula's
+# later reads of x see x**3 (inference's 5 points lost). With data_dodge, the round trip scores 2.
 # %% inference_answer
-def infer_inplace(x, scale, bias):
+def gelu_inplace(x):
     with torch.no_grad():
-        return x.mul_(scale).add_(bias).relu_().clamp_(max=CAP)
+        h = x.pow_(3)
+        h.mul_(0.044715).add_(x).mul_(GELU_C).tanh_().add_(1.0)
+        return h.mul_(x).mul_(0.5)

@@ -1,12 +1,12 @@
-# autograd's two version numbers read the wrong way round (2 points lost).
+# The found version returned as the count: writes before the save (and relu_'s own) are
+# counted too (2 points lost).
 # %% read_error_answer
 import re
 
 
-def read_inplace_error(fn, x):
+def inplace_writes(fn, x):
     try:
         fn(x).sum().backward()
     except RuntimeError as exc:
-        found, expected = re.search(r"version (\d+); expected version (\d+)", str(exc)).groups()
-        return int(expected), int(found)
-    return None
+        return int(re.search(r"is at version (\d+)", str(exc))[1])
+    return 0
