@@ -25,7 +25,11 @@ SLUGS = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir() and 
 SIMILAR = 0.8
 MIN_TOKENS = 100     # below this, an honest answer (`return 3 * n * itemsize`) coincides by need
 # "slug:answer" -> why an answer that asks another case still reads like the page's code
-SAME_SHAPE: dict[str, str] = {}
+SAME_SHAPE: dict[str, str] = {
+    "ch13_offloading:offload_setup": "the exercise's own CNN baseline (printed in the notebook; the "
+    "package's copy is the checks' reference and scores 0 on them) plus the hooks' `with` line; "
+    "what the exercise asks beyond the page (the MIN_BYTES threshold, the CNN) is in the hooks",
+}
 
 
 def _tokens(node: ast.AST) -> list[str]:
