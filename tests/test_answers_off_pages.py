@@ -30,6 +30,9 @@ SAME_SHAPE: dict[str, str] = {
     "it does not show (unscale_, then clip); a setup's model, data, scaler and autocast are the same by need",
     "ch09_inplace:res_forward_inplace": "an in-place version of the exercise's own baseline (given "
     "in the notebook, not the page's block) differs from it only by its underscores",
+    "ch13_offloading:offload_setup": "the exercise's own CNN baseline (printed in the notebook; the "
+    "package's copy is the checks' reference and scores 0 on them) plus the hooks' `with` line; "
+    "what the exercise asks beyond the page (the MIN_BYTES threshold, the CNN) is in the hooks",
 }
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder import ch13_offloading as ch13
+from autograder import ch13_offloading as ch13, memory
 from autograder.ch13_offloading import MIN_BYTES, make_data, make_model
 from conftest import answer_text, release, scenario, solved
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")   # tiny steps: see conftest.
 def define(*sources):
     """Run answer cells' text in one namespace, as a notebook would; returns the namespace."""
     ns = {"torch": torch, "F": F, "make_model": make_model, "make_data": make_data,
-          "MIN_BYTES": MIN_BYTES}
+          "MIN_BYTES": MIN_BYTES, "memory": memory}
     for src in sources:
         exec(src, ns)
     return ns
@@ -93,6 +93,17 @@ def test_hooks_that_move_nothing_fail_the_offload_too():
         ch13.check_hooks(right, lambda p: p if isinstance(p, torch.Tensor) else p[1][:1])
 
 
+def test_the_pages_code_renamed_fails_every_check():
+    """The page's hooks and step, pasted with the exercise's names: they offload, but every
+    tensor (the threshold is this exercise's), and the page's MLP (the model is the CNN)."""
+    ns = define(*scenario(SLUG, "page_code").values())
+    with pytest.raises(AssertionError, match=r"under MIN_BYTES = 65,536\) copied it"):
+        ch13.check_hooks(ns["pack_to_host"], ns["unpack_from_host"])
+    for check in (ch13.check_gradients, ch13.check_offload):
+        with pytest.raises(AssertionError, match=r"gradient|parameter"):
+            check(ns["offload_setup"])
+
+
 def test_record_refuses_without_a_gpu():
     with pytest.raises(RuntimeError, match="no GPU"):
         ch13.record()
@@ -106,6 +117,7 @@ def test_autograde_round_trip(course):
         "submitted-unchanged": release(SLUG),
         "submitted-copies-small": solved(SLUG, **scenario(SLUG, "copies_small")),
         "submitted-detaches": solved(SLUG, **scenario(SLUG, "detaches")),
+        "submitted-page-code": solved(SLUG, **scenario(SLUG, "page_code")),
     }
     scores = c.grade(submissions)
     assert scores == {
@@ -113,6 +125,7 @@ def test_autograde_round_trip(course):
         "submitted-unchanged": 0,
         "submitted-copies-small": 7,       # offloaded and right; the small tensors copied too
         "submitted-detaches": 3,           # the hooks right; the graph cut
+        "submitted-page-code": 0,          # the page's hooks (no threshold) and its MLP's step
     }, c.output("submitted-solution")[-3000:] + c.output("submitted-detaches")[-3000:]
     text = c.output("submitted-solution", clean=True)     # the solution ran top to bottom
     assert "the meter's saved for backward" in text and "in fresh processes" in text

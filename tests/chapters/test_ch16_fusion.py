@@ -68,7 +68,7 @@ def test_a_compiled_function_called_under_the_tracker_stays_eager():
 
 def test_page_chain_peaks_at_three_tensors_eager_and_one_compiled():
     x, b, r = torch.randn(256, 64), torch.randn(64), torch.randn(256, 64)
-    fn = ch16.compiled("silu_residual")
+    fn = ch16.compiled()
     fn(x, b, r)
     _, eager = profile_call(ch16.silu_residual, x, b, r)
     _, comp = profile_call(fn, x, b, r)
@@ -107,6 +107,27 @@ def test_missing_guard_fails_the_kernel_check():
         ch16.check_kernel(wrong("no_guard", "kernel_answer", "FUSED_SOURCE"))
 
 
+def test_the_pages_code_renamed_fails_every_check():
+    """The page's chain and kernel, pasted with the exercise's names: fused, but not this chain."""
+    make = wrong("page_code")
+    with pytest.raises(AssertionError, match="first wrong element"):
+        ch16.check_compiled(make)
+    kernel = wrong("page_code", "kernel_answer", "FUSED_SOURCE")
+    with pytest.raises(AssertionError, match="first wrong|wrong"):
+        ch16.check_kernel(kernel)
+    with pytest.raises(AssertionError, match="traffic is graded on a kernel that computes this exercise's chain"):
+        ch16.check_traffic(kernel)
+
+
+def test_the_package_holds_no_torch_version_of_the_exercises_chain():
+    assert not hasattr(ch16, "bias_gelu_dropout")
+    x, b, u = ch16.inputs(5, 7, seed=3, device="cpu")
+    h = (x + b).double()
+    g = 0.5 * h * (1 + torch.tanh(0.7978845608 * (h + 0.044715 * h ** 3)))      # by hand, in float64
+    want = torch.where(u >= DROP_P, g / (1 - DROP_P), 0.0)
+    assert torch.allclose(ch16.expected(5, 7, seed=3).double(), want, rtol=1e-5, atol=1e-6)
+
+
 def test_record_refuses_without_a_gpu():
     with pytest.raises(RuntimeError, match="no GPU"):
         ch16.record()
@@ -119,10 +140,12 @@ def test_autograde_round_trip(course):
         "submitted-unchanged": release(SLUG),
         "submitted-graph-break": solved(SLUG, **scenario(SLUG, "graph_break"),
                                         **scenario(SLUG, "stages_kernel")),
+        "submitted-page-code": solved(SLUG, **scenario(SLUG, "page_code")),
     }) == {
         "submitted-solution": 10,
         "submitted-unchanged": 0,
         "submitted-graph-break": 5,       # right outputs and kernel; intermediates in both
+        "submitted-page-code": 0,         # fused, but the page's chain, not this one
     }
     text = c.output("submitted-solution", clean=True)
     assert text.count("fused memory (") == 2 and text.count("traffic: ") == 2
