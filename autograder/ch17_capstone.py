@@ -58,6 +58,9 @@ CURVE_STEPS, CURVE_RTOL = 8, 0.02       # the combined loss curve within 2% of t
 # the exercise: another GPT, and a budget of an eighth of its baseline's total
 EX_REGIME, EX_BATCH, EX_BUDGET = dict(d=32, heads=4, layers=3, seq=128), 8, 0.125
 LOSS_RTOL = 0.02
+# Python objects a fitted step makes (checkpoints of micro-batches: 0.9 MiB measured for the
+# solution) outweigh its tiny peak; data hidden outside torch's tensors must stay under this
+OUTSIDE_LIMIT = 2 * 2**20
 
 
 def device() -> str:
@@ -231,7 +234,7 @@ def check_budget(setup, hidden=False):
                         hidden=True, perturb="draw", like="baseline_setup", label="baseline")
     cand = memory.trial(setup, batch, seed, steps=3, measure_at=2, hidden=hidden,
                         perturb=base.perturb, like="baseline_setup", label="yours")
-    memory.require_same_work(cand, base, loss_rtol=LOSS_RTOL, min_cosine=0.8)
+    memory.require_same_work(cand, base, loss_rtol=LOSS_RTOL, min_cosine=0.8, outside_limit=OUTSIDE_LIMIT)
     if cand.extra.get("untrained"):
         raise AssertionError(f"{cand.extra['untrained']} parameters are not in the optimizer: train them all")
     limit = int(EX_BUDGET * base.measurement.total)
