@@ -14,6 +14,7 @@ only those above it in this list:
     graded      measure_one, measure_pair: in process for feedback, isolated for the grade
     exact       in_tensor_bytes: a measurement in tensor bytes on any backend (byte predictions)
     workloads   steps that several chapters share: the MLP, the optimizers, the loss curve
+    gpt         a small byte-level GPT with every technique a switch (the capstone's model)
     agreement   CPU tracker against CUDA allocator, recorded on a GPU (python -m ...agreement)
 
     from autograder import memory

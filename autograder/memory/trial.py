@@ -143,12 +143,14 @@ def _run(setup, args, kwargs, steps, measure_at, perturb, like, label) -> dict:
 
 
 def require_same_work(candidate: Trial, baseline: Trial, *, loss_rtol: float | None, min_cosine: float = 0.9,
-                      update: bool = True) -> None:
+                      update: bool = True, outside_limit: int | None = None) -> None:
     """Raise AssertionError unless the candidate's measured run did the baseline's work: every
     step's loss within `loss_rtol`, the measured step's update pointing the baseline's way
     (`update`: cosine at least `min_cosine`, norm within a factor 2), no other thread busy during
     it, and no more memory outside torch's storages than the step's own peak. `loss_rtol=None`:
-    another algorithm than the baseline's (the losses differ by design); each must still be a number."""
+    another algorithm than the baseline's (the losses differ by design); each must still be a number.
+    `outside_limit`: the most bytes outside torch's storages allowed (default: 256 KiB or the
+    step's peak, whichever is more), for steps whose Python objects outweigh a tiny peak."""
     for i, (have, want) in enumerate(zip(candidate.losses, baseline.losses)):
         if have is None:
             raise AssertionError("the step should return the loss (a scalar tensor or a float)")
@@ -168,7 +170,7 @@ def require_same_work(candidate: Trial, baseline: Trial, *, loss_rtol: float | N
                              f"(the step's own thread {candidate.main_cpu * 1e3:.0f} ms): the meter sees "
                              "only the thread that runs the step, so work elsewhere is refused; run the "
                              "step in the calling thread")
-    if candidate.outside_peak > max(256 * 1024, m.peak):
+    if candidate.outside_peak > max(outside_limit or 256 * 1024, m.peak):
         raise AssertionError(f"the measured step allocated {candidate.outside_peak:,} bytes outside "
                              f"torch's tensors (NumPy arrays or Python objects), more than its own "
                              f"measured peak of {m.peak:,} bytes: keep the step's data in torch tensors")
