@@ -28,6 +28,9 @@ MIN_TOKENS = 100     # below this, an honest answer (`return 3 * n * itemsize`) 
 SAME_SHAPE: dict[str, str] = {
     "ch01_cpu_vs_gpu:product_flops": "one line, a product of its arguments (2 m k n): the function's "
                                      "frame is most of its tokens, as in any one-line byte count",
+    "ch04_2d_grids:transpose": "a 2-D kernel of one guarded line: cuda.grid(2) and the 2-D guard are "
+                               "most of its tokens, as in the page's sigmoid_2d; the exercise is in "
+                               "the rest (out[col, row], the guard on A's shape, not out's)",
 }
 
 
