@@ -2,8 +2,10 @@
 
 Three layers, as the rest of the package: pure arithmetic over sizes and bytes
 (`kernel_bytes` ... `crossover`), measurement (`measure`, which times real additions),
-and display (`plot`). The checks at the end grade a student's versions of the pure
-pieces; they never grade a timing, because machines are noisy.
+and display (`plot`). The checks at the end grade the exercise, which asks the same ideas of
+cases the page does not work out (a matrix product's bytes and roofline, a timer on the
+device's events, the crossover of two models); they never grade a timing, because machines are
+noisy.
 
 The vector add c = a + b on n elements of `itemsize` bytes reads 2n and writes n
 elements: 3 * n * itemsize bytes through device memory. With the copies, the same
@@ -299,6 +301,11 @@ def plot(live: dict | None, recorded: dict | None = None, ax=None):
 
 
 # ---------------------------------------------------------------- the checks
+# The exercise asks the page's ideas of another case: the bytes, operations and roofline time
+# of a matrix product (the page models a vector add), a timer on the device's own clock (the
+# page's reads the host's), and the crossover of two models (the page's reads measurements).
+# Each check computes what it expects on its own terms: exact integers, the simulated device's
+# timeline, exact fractions; nothing here is an answer to import.
 def _number(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise AssertionError(f"{what} should return a number, got {value!r}")
@@ -311,97 +318,144 @@ def _close(got, want, what, rel=1e-9):
         f"{what}: expected {want!r}, got {got!r}"
 
 
-def check_bytes(kernel_bytes_fn, copy_bytes_fn, hidden=False):
-    """Exact byte counts for fixed cases, or (hidden) for fresh random ones."""
-    cases = [(1, 4), (1000, 4), (10**8, 4), (10, 8), (7, 2)]
+def _shapes(r, k):
+    """k (m, k, n) shapes: thin, wide, matrix-vector and large, never all three equal."""
+    out = []
+    while len(out) < k:
+        m, kk, n = (r.choice([1, r.randint(1, 64), r.randint(1, 40_000)]) for _ in range(3))
+        if len({m, kk, n}) == 3:
+            out.append((m, kk, n))
+    return out
+
+
+def check_bytes(bytes_fn, flops_fn, hidden=False):
+    """C = A @ B, A (m, k), B (k, n): m*k + k*n + m*n elements moved, 2*m*k*n operations."""
+    cases = [(1, 1, 1, 4), (2, 3, 4, 4), (1, 4096, 4096, 2), (4096, 4096, 4096, 4),
+             (128, 7, 1000, 8)]
     if hidden:
         r = random.Random()
-        cases = [(r.randint(1, 10**9), r.choice([1, 2, 4, 8])) for _ in range(20)]
-    for n, s in cases:
-        _close(kernel_bytes_fn(n, s), kernel_bytes(n, s), f"kernel_bytes({n}, {s})", rel=0)
-        _close(copy_bytes_fn(n, s), copy_bytes(n, s), f"copy_bytes({n}, {s})", rel=0)
-    print(f"bytes: {len(cases)} cases right")
+        cases = [(*s, r.choice([1, 2, 4, 8])) for s in _shapes(r, 20)]
+    for m, k, n, s in cases:
+        where = f"A ({m} x {k}) @ B ({k} x {n})"
+        _close(bytes_fn(m, k, n, s), (m * k + k * n + m * n) * s,
+               f"product_bytes({m}, {k}, {n}, {s}), {where} in {s}-byte numbers", rel=0)
+        _close(flops_fn(m, k, n), 2 * m * k * n, f"product_flops({m}, {k}, {n}), {where}", rel=0)
+    print(f"bytes and operations: {len(cases)} products right")
 
 
 def check_model(model_fn, hidden=False):
-    cases = [(10**6, 4, 300e9, 0.0, None), (10**6, 4, 300e9, 5e-6, None),
-             (10**8, 4, 2e12, 4e-6, 12e9), (1, 8, 1e9, 0.0, 1e9)]
+    """Roofline: the slower of the memory time and the arithmetic time, plus the overhead."""
+    cases = [(1, 4096, 4096, 4, 300e9, 8e12, 0.0),       # matrix-vector: memory-bound
+             (4096, 4096, 4096, 4, 300e9, 8e12, 0.0),    # large square: compute-bound
+             (64, 4096, 64, 2, 900e9, 65e12, 5e-6),      # small: overhead and memory
+             (2048, 2048, 2048, 2, 300e9, 65e12, 4e-6)]
     if hidden:
         r = random.Random()
-        cases = [(r.randint(1, 10**9), r.choice([2, 4, 8]), r.uniform(1e10, 4e12),
-                  r.choice([0.0, r.uniform(1e-6, 1e-4)]), r.choice([None, r.uniform(1e9, 6e10)]))
-                 for _ in range(20)]
-    for n, s, bw, o, link in cases:
-        _close(model_fn(n, s, bw, overhead=o, link_bandwidth=link),
-               model_seconds(n, s, bw, o, link),
-               f"model_seconds({n}, {s}, bandwidth={bw:.3g}, overhead={o:.3g}, "
-               f"link_bandwidth={link if link is None else format(link, '.3g')})")
-    print(f"model: {len(cases)} cases right")
+        cases = [(*s, r.choice([2, 4, 8]), r.uniform(1e10, 4e12), r.uniform(1e11, 1e14),
+                  r.choice([0.0, r.uniform(1e-6, 1e-4)])) for s in _shapes(r, 20)]
+    for m, k, n, s, bw, rate, o in cases:
+        memory, arithmetic = (m * k + k * n + m * n) * s / bw, 2 * m * k * n / rate
+        what = (f"roofline_seconds({m}, {k}, {n}, {s}, bandwidth={bw:.3g}, flop_rate={rate:.3g}, "
+                f"overhead={o:.3g})")
+        got = _number(model_fn(m, k, n, s, bw, rate, overhead=o), what)
+        if not math.isclose(got, o + max(memory, arithmetic), rel_tol=1e-9, abs_tol=1e-15):
+            hint = ""
+            if math.isclose(got, o + memory + arithmetic, rel_tol=1e-9):
+                hint = (": that is the memory time plus the arithmetic time; the two overlap, "
+                        "and the slower one sets the time")
+            elif math.isclose(got, o + min(memory, arithmetic), rel_tol=1e-9):
+                hint = ": that is the faster of the two times; the slower one sets the time"
+            raise AssertionError(f"{what}: expected {o + max(memory, arithmetic)!r}, got {got!r} "
+                                 f"(memory {memory:.3g} s, arithmetic {arithmetic:.3g} s){hint}")
+    print(f"roofline: {len(cases)} cases right")
 
 
-class FakeDevice:
-    """A GPU stand-in on a clock it controls: launches return at once, work ends at sync()."""
+class EventDevice:
+    """A GPU stand-in with CUDA-style events on a timeline it controls.
+
+    A launch returns at once (it costs the host `launch_cost`) and queues its work behind the
+    work already queued; an event's `record()` marks the moment the device reaches it in the
+    queue; `synchronize()` waits for that moment; `elapsed_time(end)` gives milliseconds, as
+    torch's and CuPy's do, and fails, as CUDA does, while `end` has not been reached.
+    """
 
     def __init__(self, launch_cost=1e-6):
-        self.now, self.queued, self.launch_cost, self.calls = 0.0, 0.0, launch_cost, 0
-        self.read_while_busy = False   # the clock was read with work still queued
-
-    def clock(self):
-        self.read_while_busy |= self.queued > 0
-        return self.now
+        self.now = 0.0             # the host's time
+        self.free_at = 0.0         # when the device finishes what is queued
+        self.launch_cost, self.calls = launch_cost, 0
 
     def launch(self, seconds):
+        self.free_at = max(self.now, self.free_at) + seconds
         self.now += self.launch_cost
-        self.queued += seconds
         self.calls += 1
 
-    def sync(self):
-        self.now += self.queued
-        self.queued = 0.0
+    def event(self):
+        return _Event(self)
 
 
-def _timer_probe(timer, durations, repeats, warmup, pending):
-    """Where the timer runs: on a FakeDevice, what it returned and what the device saw."""
-    dev = FakeDevice()
+class _Event:
+    def __init__(self, dev):
+        self._dev, self._at = dev, None
+
+    def record(self):
+        self._at = max(self._dev.now, self._dev.free_at)
+
+    def query(self):
+        return self._at is not None and self._dev.now >= self._at
+
+    def synchronize(self):
+        if self._at is not None:
+            self._dev.now = max(self._dev.now, self._at)
+
+    def elapsed_time(self, end):
+        if self._at is None or end._at is None:
+            raise RuntimeError("elapsed_time: both events must be recorded first (record())")
+        if not end.query():
+            raise RuntimeError("elapsed_time: the end event has not completed on the device "
+                               "(CUDA's 'device not ready'): wait for it with end.synchronize()")
+        return (end._at - self._at) * 1e3
+
+
+def _events_probe(timer, durations, repeats, warmup, pending):
+    """Where the timer runs: on an EventDevice, what it returned and how often fn was called."""
+    dev = EventDevice()
     dev.launch(pending)                       # someone else's work, still running
     dev.calls = 0
     it = iter(durations)
-    got = timer(lambda: dev.launch(next(it)), dev.sync, repeats=repeats, warmup=warmup,
-                clock=dev.clock)
+    try:
+        got = timer(lambda: dev.launch(next(it)), dev.event, repeats=repeats, warmup=warmup)
+    except RuntimeError as err:
+        if "elapsed_time" not in str(err):
+            raise
+        return {"error": str(err), "calls": dev.calls}
     number = isinstance(got, (int, float, np.integer, np.floating)) and not isinstance(got, bool)
-    return {"got": got if number else None, "shown": repr(got)[:80],
-            "calls": dev.calls, "read_while_busy": dev.read_while_busy, "launch_cost": dev.launch_cost}
+    return {"got": got if number else None, "shown": repr(got)[:80], "calls": dev.calls}
 
 
-def _timer_case(timer, durations, repeats, warmup, pending=0.0):
-    seen = probe(timer, _timer_probe, durations, repeats, warmup, pending)
-    cost = seen["launch_cost"]
-    want = statistics.median(d + cost for d in durations[warmup:warmup + repeats])
-    what = (f"time_call on kernels lasting {durations} s, repeats={repeats}, warmup={warmup}"
+def _events_case(timer, durations, repeats, warmup, pending=0.0):
+    seen = probe(timer, _events_probe, durations, repeats, warmup, pending)
+    what = (f"time_events on kernels lasting {durations} s, repeats={repeats}, warmup={warmup}"
             + (f", with {pending} s of earlier work still queued" if pending else ""))
+    if "error" in seen:
+        raise AssertionError(f"{what}: {seen['error']}")
     assert seen["calls"] == warmup + repeats, \
         f"{what}: fn should be called {warmup + repeats} times, was called {seen['calls']}"
     if seen["got"] is None:
-        raise AssertionError(f"time_call should return a number of seconds, got {seen['shown']}")
-    got = _number(seen["got"], "time_call")
-    if math.isclose(got, cost, rel_tol=1e-6) and want > 10 * cost:
-        raise AssertionError(f"{what}: got {got} s, the launch time only: did you synchronise "
-                             "after fn() before reading the clock?")
-    try:
-        _close(got, want, what)
-    except AssertionError as wrong:
-        if seen["read_while_busy"]:
-            raise AssertionError(f"{wrong}: the clock was read while earlier work (warm-up calls "
-                                 "or work queued before the timer) was still running; synchronise "
-                                 "before starting the clock") from None
-        raise
+        raise AssertionError(f"time_events should return a number of seconds, got {seen['shown']}")
+    got = _number(seen["got"], "time_events")
+    want = statistics.median(durations[warmup:warmup + repeats])   # the device's time per call
+    if math.isclose(got, want * 1e3, rel_tol=1e-6):
+        raise AssertionError(f"{what}: got {got}, which is milliseconds (elapsed_time's unit); "
+                             "return seconds")
+    _close(got, want, what)
 
 
-def check_time_call(timer, hidden=False):
-    """The timer syncs before and after, skips warm-up, takes the median, reads `clock`."""
+def check_time_events(timer, hidden=False):
+    """The timer reads the device's clock: events around each call, the end one waited for."""
     cases = [
         ([0.002] * 6, 5, 1, 0.0),                 # plain: 2 ms kernels
         ([1.0, 0.001, 0.001, 0.001], 3, 1, 0.0),  # warm-up call compiles for 1 s
+        ([0.5, 0.004], 1, 1, 0.0),                # ... and is not one of the samples
         ([1.0], 1, 0, 0.0),                       # no warm-up: the first call is timed
         ([0.001], 1, 0, 5.0),                     # 5 s of work already queued
         ([0.001] * 4 + [0.1], 5, 0, 0.0),         # one slow outlier: median, not mean
@@ -415,34 +469,61 @@ def check_time_call(timer, hidden=False):
             durs = [r.uniform(1e-4, 0.5) for _ in range(warmup + repeats)]
             cases.append((durs, repeats, warmup, r.choice([0.0, r.uniform(0.5, 9.0)])))
     for durs, repeats, warmup, pending in cases:
-        _timer_case(timer, durs, repeats, warmup, pending)
-    print(f"time_call: {len(cases)} fake-device cases right")
+        _events_case(timer, durs, repeats, warmup, pending)
+    print(f"time_events: {len(cases)} simulated-device cases right")
+
+
+def _first_win(cpu, gpu, itemsize):
+    """The smallest n >= 1 from which the GPU's model is faster for good, in exact fractions,
+    found by search (doubling, then bisection) rather than by solving for it; and the n where the
+    two lines meet (None where they do not), for a tie that floats may round to either side."""
+    from fractions import Fraction as F
+    (oc, bc), (og, bg) = [(F(o), F(b)) for o, b in (cpu, gpu)]
+
+    def gpu_wins(n):
+        return og + 3 * n * itemsize / bg < oc + 3 * n * itemsize / bc
+
+    if bg < bc or (bg == bc and not og < oc):     # loses at large sizes, or never gains
+        return None, None
+    hi = 1
+    while not gpu_wins(hi):
+        hi *= 2
+    lo = 0                                         # gpu_wins(lo) is False, or lo == 0
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if gpu_wins(mid) else (mid, hi)
+    return hi, (og - oc) / (3 * itemsize * (1 / bc - 1 / bg)) if bg != bc else None
 
 
 def check_crossover(fn, hidden=False):
-    sizes = [10**k for k in range(3, 9)]
-    cpu = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
+    """model_crossover on two (overhead, bandwidth) models of the vector add."""
+    cpu = (2e-6, 20e9)
     cases = [
-        (sizes, cpu, [1e-5, 1e-5, 2e-5, 1e-4, 1e-3, 1e-2], 10**5),   # GPU wins from 1e5
-        (sizes, cpu, [2e-5, 2e-4, 2e-3, 2e-2, 2e-1, 2.0], None),     # GPU never wins
-        (sizes, cpu, [1e-7] * 6, 10**3),                              # GPU always wins
-        (sizes, cpu, [1e-7, 2e-4, 1e-5, 1e-4, 1e-3, 1e-2], 10**5),   # an early fluke win
-        (sizes, cpu, [1e-5, 1e-5, 1e-4, 1e-4, 1e-3, 1e-2], 10**6),   # a tie is not a win
-        (sizes, cpu, [1e-5, 1e-5, 1e-5, 1e-5, 1e-5, 2.0], None),     # loses at the top
+        (cpu, (10e-6, 300e9), 4),     # the GPU wins from about 14 thousand elements
+        (cpu, (10e-6, 300e9), 8),     # float64: the same bytes at half the elements
+        (cpu, (20e-6, 5e9), 4),       # copies counted: the slower link loses for good
+        (cpu, (1e-6, 300e9), 4),      # less overhead and more bandwidth: wins from n = 1
+        (cpu, (1e-6, 10e9), 2),       # wins small, loses large: no crossover
+        (cpu, (5e-6, 20e9), 4),       # same bandwidth, more overhead: never
+        (cpu, (1e-6, 20e9), 4),       # same bandwidth, less overhead: from n = 1
+        (cpu, cpu, 4),                # identical: a tie is not a win
     ]
     if hidden:
         r = random.Random()
         cases = []
         for _ in range(20):
-            k = r.randint(2, 12)
-            s = sorted(r.sample(range(1, 10**9), k))
-            c = [r.uniform(1e-6, 1) for _ in s]
-            g = [ci * r.choice([0.5, 2.0, 1.0]) for ci in c]
-            cases.append((s, c, g, crossover(s, c, g)))
-    for s, c, g, want in cases:
-        got = fn(list(s), list(c), list(g))
-        got_np = fn(np.array(s), np.array(c), np.array(g))
-        for x in (got, got_np):
-            assert (x is None) == (want is None) and (want is None or x == want), \
-                f"crossover(sizes={s}, cpu={c}, gpu={g}): expected {want}, got {x!r}"
-    print(f"crossover: {len(cases)} cases right")
+            c = (r.uniform(1e-7, 2e-5), r.uniform(5e9, 1e11))
+            g = (r.uniform(1e-7, 5e-5), c[1] * r.choice([r.uniform(1.01, 100), r.uniform(0.1, 0.99), 1.0]))
+            cases.append((c, g, r.choice([1, 2, 4, 8])))
+    for c, g, s in cases:
+        want, meet = _first_win(c, g, s)
+        got = fn(c, g, s)
+        right = {want}
+        if meet is not None and meet >= 1 and abs(meet - round(meet)) <= 1e-9 * meet:
+            right = {round(meet), round(meet) + 1}                # a tie, rounded either side
+        ok = got is None if want is None else (
+            not isinstance(got, bool) and isinstance(got, (int, float, np.integer, np.floating))
+            and got in right)
+        assert ok, (f"model_crossover(cpu={c}, gpu={g}, itemsize={s}): expected {want}, "
+                    f"got {got!r}")
+    print(f"model_crossover: {len(cases)} cases right")

@@ -33,6 +33,11 @@ SAME_SHAPE: dict[str, str] = {
     "ch13_offloading:offload_setup": "the exercise's own CNN baseline (printed in the notebook; the "
     "package's copy is the checks' reference and scores 0 on them) plus the hooks' `with` line; "
     "what the exercise asks beyond the page (the MIN_BYTES threshold, the CNN) is in the hooks",
+    "ch01_cpu_vs_gpu:product_flops": "one line, a product of its arguments (2 m k n): the function's "
+                                     "frame is most of its tokens, as in any one-line byte count",
+    "ch04_2d_grids:transpose": "a 2-D kernel of one guarded line: cuda.grid(2) and the 2-D guard are "
+                               "most of its tokens, as in the page's sigmoid_2d; the exercise is in "
+                               "the rest (out[col, row], the guard on A's shape, not out's)",
 }
 
 

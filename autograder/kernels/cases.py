@@ -52,17 +52,20 @@ def tail(grid, keep: int = 2) -> range:
 
 def owned(shape, grid, block, blocks: range | None) -> np.ndarray:
     """Boolean mask of the elements of an output of `shape` that the threads of `blocks` own
-    (1-D: i = b * blockDim.x + t; 2-D: row from y, column from x); all True when blocks is None."""
+    (1-D: i = b * blockDim.x + t; 2-D: row from y, column from x; 3-D: the matrix of a batch
+    from z besides); all True when blocks is None."""
     if blocks is None:
         return np.ones(shape, bool)
     g, b = dim3(grid), dim3(block)
     mask = np.zeros(shape, bool)
     for lin in blocks:
-        bx, by = lin % g[0], (lin // g[0]) % g[1]
+        bx, by, bz = lin % g[0], (lin // g[0]) % g[1], lin // (g[0] * g[1])
         if len(shape) == 1:
             mask[bx * b[0]:(bx + 1) * b[0]] = True
-        else:
+        elif len(shape) == 2:
             mask[by * b[1]:(by + 1) * b[1], bx * b[0]:(bx + 1) * b[0]] = True
+        else:
+            mask[bz * b[2]:(bz + 1) * b[2], by * b[1]:(by + 1) * b[1], bx * b[0]:(bx + 1) * b[0]] = True
     return mask
 
 

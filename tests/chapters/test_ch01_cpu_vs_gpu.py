@@ -1,120 +1,178 @@
 """Chapter 1: the checks fail what they should, and nbgrader grades submissions right."""
 import copy
+import functools
+import math
 import statistics
-import time
 
 import numpy as np
 import pytest
 
 from autograder import ch01_cpu_vs_gpu as ch01, results
-from conftest import cell, execute, release, scenario, solution, solved
+from conftest import answer_text, cell, defined, execute, release, scenario, solution, solved
 
 SLUG = "ch01_cpu_vs_gpu"
+ANSWERS = ("bytes_answer", "model_answer", "timer_answer", "crossover_answer")
+
+
+@functools.cache
+def solution_answers(slug=SLUG) -> dict:
+    """The solution's answers, defined together as the notebook defines them (the roofline calls
+    the byte count): the package holds none of them."""
+    text = "\n\n".join(answer_text(slug, g) for g in ANSWERS)
+    names = ("product_bytes", "product_flops", "roofline_seconds", "time_events", "model_crossover")
+    return {n: defined(text, n) for n in names}
 
 
 # ---------------------------------------------------------------- known-wrong answers
-def timer_without_sync(fn, sync, repeats=5, warmup=1, clock=time.perf_counter):
+def _events_timer(fn, new_event, repeats=5, warmup=1, wait=True, unit=1e-3, middle=statistics.median):
+    """A right event timer, or one with a single slip (as the arguments say)."""
     for _ in range(warmup):
         fn()
     samples = []
     for _ in range(repeats):
-        start = clock()
+        start, end = new_event(), new_event()
+        start.record()
         fn()
-        samples.append(clock() - start)
-    return statistics.median(samples)
+        end.record()
+        if wait:
+            end.synchronize()
+        samples.append(start.elapsed_time(end) * unit)
+    return middle(samples)
 
 
-def timer_mean(fn, sync, repeats=5, warmup=1, clock=time.perf_counter):
-    for _ in range(warmup):
-        fn()
-    sync()
-    total = 0.0
-    for _ in range(repeats):
-        start = clock()
-        fn()
-        sync()
-        total += clock() - start
-    return total / repeats
+def timer_without_wait(fn, new_event, repeats=5, warmup=1):
+    return _events_timer(fn, new_event, repeats, warmup, wait=False)
 
 
-def timer_no_first_sync(fn, sync, repeats=5, warmup=1, clock=time.perf_counter):
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start = clock()
-        fn()
-        sync()
-        samples.append(clock() - start)
-    return statistics.median(samples)
+def timer_in_milliseconds(fn, new_event, repeats=5, warmup=1):
+    return _events_timer(fn, new_event, repeats, warmup, unit=1)
 
 
-def timer_wall_clock(fn, sync, repeats=5, warmup=1, clock=time.perf_counter):
-    return ch01.time_call(fn, sync, repeats, warmup)   # ignores the clock it is given
+def timer_mean(fn, new_event, repeats=5, warmup=1):
+    return _events_timer(fn, new_event, repeats, warmup, middle=statistics.mean)
 
 
-def crossover_first_win(sizes, cpu, gpu):
-    for n, c, g in zip(sizes, cpu, gpu):
-        if g < c:
-            return n
-    return None
+def timer_times_the_warmup(fn, new_event, repeats=5, warmup=1):
+    return _events_timer(fn, new_event, repeats + warmup, 0)
 
 
-def crossover_ties_win(sizes, cpu, gpu):
-    answer = None
-    for n, c, g in reversed(list(zip(sizes, cpu, gpu))):
-        if g > c:
-            break
-        answer = n
-    return answer
+def timer_host_clock(fn, new_event, repeats=5, warmup=1):
+    """The page's timer, the event's synchronize as its sync: the host's clock, not the device's."""
+    def sync():
+        e = new_event()
+        e.record()
+        e.synchronize()
+    return ch01.time_call(fn, sync, repeats, warmup)
+
+
+def crossover_floor(cpu, gpu, itemsize=4):
+    (oc, bc), (og, bg) = cpu, gpu
+    gained, extra = 3 * itemsize * (1 / bc - 1 / bg), og - oc
+    return None if gained <= 0 else max(1, math.floor(extra / gained))   # the tie counted a win
+
+
+def crossover_first_win(cpu, gpu, itemsize=4):
+    (oc, bc), (og, bg) = cpu, gpu
+    if og < oc:                                    # wins at n = 1: a crossover, whatever follows
+        return 1
+    gained = 3 * itemsize * (1 / bc - 1 / bg)
+    return None if gained <= 0 else math.floor((og - oc) / gained) + 1
+
+
+def crossover_float32_only(cpu, gpu, itemsize=4):
+    (oc, bc), (og, bg) = cpu, gpu
+    gained = 12 * (1 / bc - 1 / bg)
+    if gained < 0 or (gained == 0 and og >= oc):
+        return None
+    return 1 if og < oc else math.floor((og - oc) / gained) + 1
 
 
 @pytest.mark.parametrize("hidden", [False, True])
-def test_reference_answers_pass(hidden):
-    ch01.check_bytes(ch01.kernel_bytes, ch01.copy_bytes, hidden=hidden)
-    ch01.check_model(ch01.model_seconds, hidden=hidden)
-    ch01.check_time_call(ch01.time_call, hidden=hidden)
-    ch01.check_crossover(ch01.crossover, hidden=hidden)
+def test_solution_answers_pass(hidden):
+    answers = solution_answers(SLUG)
+    ch01.check_bytes(answers["product_bytes"], answers["product_flops"], hidden=hidden)
+    ch01.check_model(answers["roofline_seconds"], hidden=hidden)
+    ch01.check_time_events(answers["time_events"], hidden=hidden)
+    ch01.check_time_events(_events_timer, hidden=hidden)   # waiting after each call is right too
+    ch01.check_crossover(answers["model_crossover"], hidden=hidden)
+
+
+def test_the_package_holds_no_answer():
+    """The exercise asks another case than the page's: the page's own pieces fail every check."""
+    assert not {"product_bytes", "product_flops", "roofline_seconds", "time_events",
+                "model_crossover"} & set(dir(ch01))
+    with pytest.raises(AssertionError):
+        ch01.check_bytes(lambda m, k, n, s: ch01.kernel_bytes(n, s), lambda m, k, n: n)
+    with pytest.raises(AssertionError, match="expected"):    # bytes over bandwidth: no arithmetic
+        ch01.check_model(lambda m, k, n, s, bw, rate, overhead=0.0:
+                         overhead + (m * k + k * n + m * n) * s / bw)
+    with pytest.raises(AssertionError, match="expected"):
+        ch01.check_time_events(timer_host_clock)
+    with pytest.raises(Exception):
+        ch01.check_crossover(lambda cpu, gpu, itemsize=4: ch01.crossover(cpu, gpu, itemsize))
 
 
 @pytest.mark.parametrize("timer, message", [
-    (timer_without_sync, "did you synchronise"),
+    (timer_without_wait, "end.synchronize"),
+    (timer_in_milliseconds, "milliseconds"),
     (timer_mean, "expected"),
-    (timer_no_first_sync, "synchronise before starting the clock"),
-    (timer_wall_clock, "expected"),
+    (timer_times_the_warmup, "expected"),
+    (timer_host_clock, "expected"),
 ])
 def test_wrong_timers_fail(timer, message):
     for hidden in (False, True):
         with pytest.raises(AssertionError, match=message):
-            ch01.check_time_call(timer, hidden=hidden)
+            ch01.check_time_events(timer, hidden=hidden)
 
 
-@pytest.mark.parametrize("wrong", [crossover_first_win, crossover_ties_win])
+@pytest.mark.parametrize("wrong", [crossover_floor, crossover_first_win, crossover_float32_only])
 def test_wrong_crossovers_fail(wrong):
-    with pytest.raises(AssertionError, match="crossover"):
-        ch01.check_crossover(wrong)
+    for hidden in (False, True):
+        with pytest.raises(AssertionError, match="model_crossover"):
+            ch01.check_crossover(wrong, hidden=hidden)
 
 
-@pytest.mark.parametrize("kernel, copies", [
-    (lambda n, s: 2 * n * s, ch01.copy_bytes),          # forgot the write of c
-    (ch01.kernel_bytes, lambda n, s: 2 * n * s),        # forgot that c comes back
-    (lambda n, s: 3 * n, ch01.copy_bytes),              # elements, not bytes
-    (lambda n, s: str(3 * n * s), ch01.copy_bytes),     # not a number
+@pytest.mark.parametrize("product, flops", [
+    (lambda m, k, n, s: 3 * m * n * s, lambda m, k, n: 2 * m * k * n),        # square only
+    (lambda m, k, n, s: (m * k + k * n) * s, lambda m, k, n: 2 * m * k * n),  # forgot C
+    (lambda m, k, n, s: m * k + k * n + m * n, lambda m, k, n: 2 * m * k * n),  # elements
+    (lambda m, k, n, s: (m * k + k * n + m * n) * s, lambda m, k, n: m * k * n),  # no adds
+    (lambda m, k, n, s: str(m), lambda m, k, n: 2 * m * k * n),               # not a number
 ])
-def test_wrong_bytes_fail(kernel, copies):
+def test_wrong_bytes_fail(product, flops):
+    for hidden in (False, True):
+        with pytest.raises(AssertionError):
+            ch01.check_bytes(product, flops, hidden=hidden)
+
+
+@pytest.mark.parametrize("combine, message", [
+    (lambda memory, arithmetic: memory + arithmetic, "the two overlap"),
+    (min, "the faster of the two"),
+    (lambda memory, arithmetic: memory, "expected"),
+])
+def test_wrong_rooflines_fail(combine, message):
+    def model(m, k, n, s, bw, rate, overhead=0.0):
+        return overhead + combine((m * k + k * n + m * n) * s / bw, 2 * m * k * n / rate)
+    for hidden in (False, True):
+        with pytest.raises(AssertionError, match=message):
+            ch01.check_model(model, hidden=hidden)
+
+
+def test_roofline_without_overhead_fails():
+    with pytest.raises(AssertionError, match="overhead=5e-06"):
+        ch01.check_model(lambda m, k, n, s, bw, rate, overhead=0.0:
+                         max((m * k + k * n + m * n) * s / bw, 2 * m * k * n / rate))
+
+
+def test_a_tie_the_floats_round_either_way_is_taken_both_ways():
+    """The lines meet at exactly 10 elements: n = 10 is a tie, so the answer is 11; a float formula
+    may land on 10 or 11 and both are taken. 12 is still wrong."""
+    cpu, gpu = (1e-6, 12e9), (2e-6, 24e9)        # 1 µs more overhead, 0.5 ns less per element
+    for got in (10, 11):
+        ch01.check_crossover(lambda c, g, s=4, got=got: got if (c, g) == (cpu, gpu) else
+                             solution_answers(SLUG)["model_crossover"](c, g, s))
     with pytest.raises(AssertionError):
-        ch01.check_bytes(kernel, copies, hidden=True)
-
-
-def test_model_without_link_fails():
-    with pytest.raises(AssertionError, match="link_bandwidth"):
-        ch01.check_model(lambda n, s, bw, overhead=0.0, link_bandwidth=None:
-                         overhead + ch01.kernel_bytes(n, s) / bw)
-
-
-def test_hidden_timer_checks_fail_a_timer_without_sync():
-    with pytest.raises(AssertionError):
-        ch01.check_time_call(timer_without_sync, hidden=True)
+        ch01.check_crossover(lambda c, g, s=4: 12 if (c, g) == (cpu, gpu) else None)
 
 
 # ---------------------------------------------------------------- the page's pieces
@@ -173,7 +231,7 @@ def test_recorded_results_name_their_gpu():
 def test_solution_runs_top_to_bottom():
     nb = execute(solution(SLUG))
     out = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    assert "crossover: 20 cases right" in out   # the hidden tests ran too
+    assert "model_crossover: 20 cases right" in out   # the hidden tests ran too
     assert "No GPU found" in out or "GPU:" in out
 
 
@@ -194,6 +252,7 @@ def test_autograde_round_trip(course):
         "submitted-unchanged": release(SLUG),
         "submitted-no-sync-timer": solved(SLUG, **scenario(SLUG, "no_sync_timer")),
         "submitted-cheat-attempt": solved(SLUG, **scenario(SLUG, "cheat_attempt")),
+        "submitted-pastes-the-page": solved(SLUG, **scenario(SLUG, "pastes_the_page")),
         "submitted-raises": solved(SLUG, **scenario(SLUG, "raises")),
         "submitted-loops-forever": solved(SLUG, **scenario(SLUG, "loops_forever")),
         "submitted-deleted-test-cell": without_check,
@@ -205,6 +264,7 @@ def test_autograde_round_trip(course):
         "submitted-unchanged": 0,
         "submitted-no-sync-timer": 7,
         "submitted-cheat-attempt": 7,      # visible check patched away, hidden one still fails
+        "submitted-pastes-the-page": 0,    # the page's pieces answer none of the cases asked
         "submitted-raises": 7,
         "submitted-loops-forever": 8,      # cell stopped at the time limit, the rest graded
         "submitted-deleted-test-cell": 10,  # the check was put back and run

@@ -3,9 +3,9 @@
 # noise still shows in the graded notebook.
 # %% crossover_answer
 import functools, sys, warnings
-_right = crossover
+_right = model_crossover
 @functools.wraps(_right)
-def crossover(*a, **k):
+def model_crossover(*a, **k):
     warnings.warn('a library deprecation')
     print('progress 100%', file=sys.stderr)
     return _right(*a, **k)

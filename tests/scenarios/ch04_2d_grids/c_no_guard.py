@@ -1,9 +1,11 @@
-# The CUDA C matrix add without its bounds guard: the idle threads of the edge blocks read and
-# write past A, B and out. The shim under AddressSanitizer fails it out of bounds.
+# The CUDA C bias add without its bounds guard: the idle threads of the edge blocks read and
+# write past x and out. The shim under AddressSanitizer fails it out of bounds.
 # %% c_answer
-MATRIX_ADD_SRC = r'''
-extern "C" __global__ void matrix_add(const float* A, const float* B, float* out, int rows, int cols) {
+BIAS_ADD_SRC = r'''
+extern "C" __global__ void bias_add(const float* x, const float* bias, float* out, int batch, int rows, int cols) {
     int col = blockIdx.x * blockDim.x + threadIdx.x;
     int row = blockIdx.y * blockDim.y + threadIdx.y;
-    out[row * cols + col] = A[row * cols + col] + B[row * cols + col];
+    int b = blockIdx.z * blockDim.z + threadIdx.z;
+    int i = (b * rows + row) * cols + col;
+    out[i] = x[i] + bias[col];
 }'''

@@ -1,22 +1,24 @@
-# The Numba matrix add with x as the row, launch_2d rounding the grid down, and the CUDA C matrix
-# add without its bounds guard: only the sigmoid is right, 2 of 10.
-# %% numba_answer
+# The Numba transpose with x as the row, launch_batched rounding the grid down, and the CUDA C
+# bias add without its bounds guard: only the softplus is right, 2 of 10.
+# %% transpose_answer
 from numba import cuda
 
 @cuda.jit
-def matrix_add(A, B, out):
+def transpose(A, out):
     row, col = cuda.grid(2)
-    if row < out.shape[0] and col < out.shape[1]:
-        out[row, col] = A[row, col] + B[row, col]
+    if row < A.shape[0] and col < A.shape[1]:
+        out[col, row] = A[row, col]
 
 # %% launch_answer
-def launch_2d(rows, cols):
-    return (cols // 32, rows // 8), (32, 8)
+def launch_batched(batch, rows, cols):
+    return (cols // 32, rows // 4, batch // 8), (32, 4, 8)
 
 # %% c_answer
-MATRIX_ADD_SRC = r'''
-extern "C" __global__ void matrix_add(const float* A, const float* B, float* out, int rows, int cols) {
+BIAS_ADD_SRC = r'''
+extern "C" __global__ void bias_add(const float* x, const float* bias, float* out, int batch, int rows, int cols) {
     int col = blockIdx.x * blockDim.x + threadIdx.x;
     int row = blockIdx.y * blockDim.y + threadIdx.y;
-    out[row * cols + col] = A[row * cols + col] + B[row * cols + col];
+    int b = blockIdx.z * blockDim.z + threadIdx.z;
+    int i = (b * rows + row) * cols + col;
+    out[i] = x[i] + bias[col];
 }'''

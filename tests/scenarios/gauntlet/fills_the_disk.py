@@ -19,10 +19,13 @@ for where in ("/tmp/fill", "fill"):
             pass
 
 
-def crossover(sizes, cpu_seconds, gpu_seconds):
-    answer = None
-    for n, cpu, gpu in reversed(list(zip(sizes, cpu_seconds, gpu_seconds))):
-        if not gpu < cpu:
-            break
-        answer = n
-    return answer
+import math
+
+
+def model_crossover(cpu, gpu, itemsize=4):
+    (cpu_overhead, cpu_bandwidth), (gpu_overhead, gpu_bandwidth) = cpu, gpu
+    gained = 3 * itemsize * (1 / cpu_bandwidth - 1 / gpu_bandwidth)
+    extra = gpu_overhead - cpu_overhead
+    if gained < 0 or (gained == 0 and extra >= 0):
+        return None
+    return 1 if extra < 0 else math.floor(extra / gained) + 1

@@ -10,7 +10,7 @@ def _tracer(frame, event, arg):
         raise SystemExit
     return _tracer
 sys.settrace(_tracer)
-def kernel_bytes(n, itemsize):
+def product_bytes(m, k, n, itemsize):
     return 0
-def copy_bytes(n, itemsize):
+def product_flops(m, k, n):
     return 0
