@@ -229,9 +229,13 @@ def check_tiled_c(source, name, hidden=False, verbose=True, seed=None):
     """A CUDA C matmul with TILE x TILE __shared__ tiles, blocks of 16 x 16, K larger than a tile
     and not a multiple of it, within a global-read budget counted in the CPU shim; run under the
     race check, so a missing __syncthreads() fails."""
-    kernels.need_name(source, name, "check_tiled_c")
+    return _tiled_c(source, name, hidden, verbose, seed, "kn")
+
+
+def _tiled_c(source, name, hidden, verbose, seed, b_layout):
+    kernels.need_name(source, name, "check_tiled_c" if b_layout == "kn" else "check_tiled_nt")
     if not isinstance(source, str):
-        raise AssertionError("check_tiled_c takes the CUDA C source text and the kernel's name")
+        raise AssertionError("this check takes the CUDA C source text and the kernel's name")
     code = re.sub(r"//[^\n]*|/\*.*?\*/", "", source, flags=re.S)   # comments do not count
     if "__shared__" not in code:   # a missing __syncthreads() is left to the race check, which says why
         raise AssertionError("this check grades a tiled kernel and the source has no __shared__: load "
@@ -239,7 +243,7 @@ def check_tiled_c(source, name, hidden=False, verbose=True, seed=None):
     shape = _tiled_budget_shape(hidden, seed)
     return kernels.check_matmul(source, (TILE, TILE), name=name, shapes=plan_tiled(hidden, seed, True),
                                 max_reads_per_output=2 * tiled_reads(shape[1]), budget_shape=shape, seed=seed,
-                                verbose=verbose)
+                                verbose=verbose, b_layout=b_layout)
 
 
 def check_tiled_numba(kernel, hidden=False, verbose=True, seed=None):
@@ -252,6 +256,204 @@ def check_tiled_numba(kernel, hidden=False, verbose=True, seed=None):
     return kernels.check_matmul(kernel, (TILE, TILE), shapes=plan_tiled(hidden, seed, False),
                                 max_reads_per_output=2 * tiled_reads(shape[1]), budget_shape=shape, seed=seed,
                                 verbose=verbose)
+
+
+# ---------------------------------------------------------------- the exercise's checks
+# The exercise asks what the page does not show: two columns of C per thread (col and col +
+# blockDim.x, so the A element or tile a thread loads serves both), a batch through a layer
+# stored as torch stores one (Y = X @ W.T + b, W of shape out x in) with a softplus that must
+# not overflow, and a tiled A @ B.T. Expected values come from NumPy in float64 and from torch.
+PAIR_BUDGET = 1.5     # reads of A and B per output and per element of K (or per tile step): 3 for 2 outputs
+
+
+def _pairs_hint(case, idx, got) -> str:
+    width = kernels.index_width_hint(case, idx, got)
+    if width:
+        return width
+    bx = case.launch.block3[0]
+    col = int(idx[-1])
+    return (f"C[{int(idx[0])}, {col}] belongs to thread x = {col % bx} of block x = {col // (2 * bx)} (its "
+            f"{'second' if col % (2 * bx) >= bx else 'first'} column): a block covers 2 * blockDim.x columns, "
+            f"col = blockIdx.x * 2 * blockDim.x + threadIdx.x and col + blockDim.x")
+
+
+def _pair_budget(shape, tiled: bool):
+    """The budget of a two-columns-per-thread kernel on `shape`, as check_kernel takes it."""
+    m, k, n = shape
+    steps = math.ceil(k / TILE) if tiled else k
+    limit = PAIR_BUDGET * steps
+    unit = f"{steps} tile steps" if tiled else f"K = {k}"
+
+    def budget(acc) -> str:
+        per_out = (acc.reads.get("A", 0) + acc.reads.get("B", 0)) / (m * n)
+        text = (f"reads {per_out:.1f} global elements of A and B per output (A {m}x{k} @ B {k}x{n}), "
+                f"budget {limit:g} ({PAIR_BUDGET:g} per output for each of {unit})")
+        if per_out > limit:
+            return (f"over: {text}. Each thread computes two outputs of one row: load its A "
+                    f"{'tile' if tiled else 'element'} once and use it for both columns "
+                    f"({'2' if tiled else '2 * K'} reads per output is a kernel that loads it twice)")
+        return text
+    return budget
+
+
+def _check_pairs(kernel, shapes, blocks, budget_shape, tiled, hidden, seed, verbose):
+    rng = np.random.default_rng(seed)
+    budget_cases = lambda: kernels.matmul_cases([budget_shape], (TILE, TILE), ("A", "B", "C"), rng,  # noqa: E731
+                                                cols_per_thread=2)
+    return kernels.check_kernel(
+        kernel, lambda size: kernels.matmul_cases(shapes, blocks, ("A", "B", "C"), rng, cols_per_thread=2),
+        check_name=f"matmul, two columns per thread ({kernels.kernel_name(kernel)})", hint=_pairs_hint,
+        budget=_pair_budget(budget_shape, tiled), budget_cases=budget_cases, rtol=1e-3, atol=1e-3,
+        verbose=verbose, advice=kernels.one_writer_advice, single_writer=True)
+
+
+def check_pairs(kernel, hidden=False, verbose=True, seed=None):
+    """C = A @ B with a Numba kernel(A, B, C) whose thread (x, y) computes two elements of row y:
+    col = blockIdx.x * 2 * blockDim.x + threadIdx.x and col + blockDim.x; grid = (ceil(N /
+    (2 * block.x)), ceil(M / block.y)), wide and tall blocks, N odd and even; within PAIR_BUDGET * K
+    reads of A and B per output on A 16x48 @ B 48x32 (a kernel that reads A once per k for both)."""
+    plan = plan_naive(hidden, seed)
+    shapes = [(m, k, n + 1 - n % 2) if j == 1 else (m, k, n) for j, ((m, k, n), _) in enumerate(plan)]  # one odd N
+    return _check_pairs(kernel, shapes, [b for _, b in plan], (TILE, 48, 2 * TILE), False, hidden, seed, verbose)
+
+
+def _linear_cases(plan, rng):
+    names = ["X", "W", "b", "Y", "M", "K", "N"]
+    cases = []
+    for c in kernels.matmul_cases([s for s, _ in plan], [b for _, b in plan], ("A", "B", "C", "M", "K", "N"),
+                                  rng, b_layout="nk"):
+        X, W, Y, m, k, n = c.launch.args
+        b = rng.standard_normal(int(n)).astype(np.float32)
+        want = (X.astype(np.float64) @ W.astype(np.float64).T + b).astype(np.float32)
+        launch = kernels.Launch(c.launch.grid, c.launch.block, [X, W, b, Y, m, k, n],
+                                label=f"X {int(m)}x{int(k)}, W {int(n)}x{int(k)}", blocks=c.launch.blocks)
+        cases.append(kernels.Case(launch, {3: want}, names=names, square=c.square,
+                                  compared={3: c.compared[2]} if c.compared else {}))
+    return cases
+
+
+def _linear_hint(case, idx, got) -> str:
+    X, W, b = case.launch.args[:3]
+    r, c = (int(i) for i in idx)
+    if np.isclose(got[r, c], float(X[r].astype(np.float64) @ W[c]), rtol=1e-3, atol=1e-3):
+        return f"Y[{r}, {c}] is X @ W.T without the bias: add b[{c}] (one bias per column of Y, per output)"
+    return kernels.matrix_hint(case, idx, got) or (
+        f"Y[{r}, {c}] = b[{c}] + sum over k of X[{r}, k] * W[{c}, k]: W is out x in, so row {c} of W "
+        f"(W[{c} * K + k]) pairs with row {r} of X")
+
+
+def check_linear_c(source, name, hidden=False, verbose=True, seed=None):
+    """Y = X @ W.T + b in CUDA C, one thread per element of Y: kernel(const float* X, const float* W,
+    const float* b, float* Y, int M, int K, int N) with X M x K, W N x K (a Linear layer's
+    weight, out x in), b of N, row-major; the shapes and blocks of check_naive."""
+    kernels.need_name(source, name, "check_linear_c", "linear")
+    plan = plan_naive(hidden, seed, True)
+    rng = np.random.default_rng(seed)
+    return kernels.check_kernel(source, lambda size: _linear_cases(plan, rng), check_name=f"linear ({name})",
+                                name=name, hint=_linear_hint, rtol=1e-3, atol=1e-3, verbose=verbose,
+                                advice=kernels.one_writer_advice, single_writer=True)
+
+
+def _softplus_cases(plan, rng):
+    cases = []
+    for (rows, cols), block in plan:
+        Z = kernels.with_extremes(rng.standard_normal((rows, cols)).astype(np.float32) * 4, rng,
+                                  (*kernels.EXTREMES, 1000.0, -1000.0))
+        b = rng.standard_normal(cols).astype(np.float32)
+        import torch
+        want = torch.nn.functional.softplus(torch.from_numpy(Z.astype(np.float64) + b)).float().numpy()
+        grid = kernels.grid_2d((rows, cols), block)
+        tail = kernels.tail(grid) if rows * cols > kernels.WIDE_INDEX else None
+        launch = kernels.Launch(grid, block, [Z, b, np.full((rows, cols), np.nan, np.float32)],
+                                label=f"Z {rows}x{cols}", blocks=tail)
+        cases.append(kernels.Case(launch, {2: want}, names=["Z", "b", "Y"], square=rows == cols,
+                                  compared={2: kernels.owned((rows, cols), grid, block, tail)} if tail else {}))
+    return cases
+
+
+def _softplus_hint(case, idx, got) -> str:
+    r, c = (int(i) for i in idx)
+    v = float(case.launch.args[0][r, c] + case.launch.args[1][c])
+    if abs(v) > 80:
+        return (f"Z + b = {v:g} there: exp({abs(v):g}) overflows a float (to inf, or an error in the "
+                f"simulator). softplus(v) = max(v, 0) + log1p(exp(-|v|)) never exponentiates a positive number")
+    return kernels.matrix_hint(case, idx, got) or (f"Y[{r}, {c}] = softplus(Z[{r}, {c}] + b[{c}]): one bias "
+                                                   f"per column, softplus(v) = log(1 + exp(v))")
+
+
+def plan_batch_layer(hidden: bool = False, seed: int | None = None):
+    """(bias_softplus' ((rows, cols), block) launches, the layer's (batch, in, out) shapes)."""
+    if not hidden:
+        return [((3, 5), (16, 8)), ((20, 9), (16, 4)), ((10, 21), (4, 16)), ((270, 250), (16, 8))], [(6, 7, 20)]
+    rng = np.random.default_rng(seed)
+    return kernels.plan_2d(rng, 20), [tuple(int(v) for v in rng.integers(2, 25, size=3))]
+
+
+def check_batch_layer(layer, bias_softplus, hidden=False, verbose=True, seed=None):
+    """The Numba kernel bias_softplus(Z, b, Y): Y[r, c] = softplus(Z[r, c] + b[c]) on wide and tall
+    blocks, Z holding ±100, ±1000, ±inf; then layer(X, W, b) against torch's
+    softplus(X @ W.T + b) within LAYER_ATOL + LAYER_RTOL * |y|, two biases at ±100.
+
+    X is (batch, in), W (out, in) as torch.nn.Linear stores it, b (out,); layer returns (batch, out).
+    """
+    import torch
+    plan, shapes = plan_batch_layer(hidden, seed)
+    rng = np.random.default_rng(seed if hidden else 5)
+    kernels.check_kernel(bias_softplus, lambda size: _softplus_cases(plan, rng), check_name="bias + softplus",
+                         hint=_softplus_hint, verbose=verbose, advice=kernels.one_writer_advice, single_writer=True)
+    for batch, in_f, out_f in shapes:
+        X = rng.standard_normal((batch, in_f)).astype(np.float32)
+        W = rng.standard_normal((out_f, in_f)).astype(np.float32)
+        b = rng.standard_normal(out_f).astype(np.float32)
+        b[rng.choice(out_f, size=2, replace=False)] = (100.0, -100.0)
+        want = torch.nn.functional.softplus(torch.from_numpy(X) @ torch.from_numpy(W).T + torch.from_numpy(b)).numpy()
+        got = layer(X.copy(), W.copy(), b.copy())
+        got = np.asarray(got.detach().cpu().numpy() if hasattr(got, "detach") else got)
+        if got.shape != want.shape:
+            raise AssertionError(f"layer with X {batch}x{in_f} and W {out_f}x{in_f} should return {batch}x{out_f} "
+                                 f"values (a row per input, a column per output), got shape {got.shape}")
+        found = kernels.first_mismatch(want, got, LAYER_RTOL, LAYER_ATOL)
+        if found is not None:
+            (r, c), nbad = found
+            raise AssertionError(
+                f"layer with X {batch}x{in_f}, W {out_f}x{in_f}: Y[{r}, {c}] = {float(got[r, c]):.6g}, torch gives "
+                f"{float(want[r, c]):.6g} ({nbad} of {want.size} wrong; b[{c}] = {float(b[c]):.4g}). X @ W.T is a "
+                f"matmul of X ({batch}x{in_f}) with W.T ({in_f}x{out_f}), then Y = softplus(Z + b)")
+    text = (f"layer: softplus(X @ W.T + b) matches torch within {LAYER_ATOL:g} + {LAYER_RTOL:g} * |y| for "
+            + ", ".join(f"X {bt}x{i} and W {o}x{i}" for bt, i, o in shapes))
+    if verbose:
+        print(text)
+    return text
+
+
+def check_tiled_nt(source, name, hidden=False, verbose=True, seed=None):
+    """C = A @ B.T in CUDA C with B stored N x K (rows of B are the columns of C), tiles of
+    TILE x TILE in __shared__, blocks of 16 x 16; the shapes, race check and read budget of
+    check_tiled_c. kernel(const float* A, const float* B, float* C, int M, int K, int N)."""
+    return _tiled_c(source, name, hidden, verbose, seed, "nk")
+
+
+def plan_tiled_pairs(hidden: bool = False, seed: int | None = None):
+    """(M, K, N) of check_tiled_pairs (blocks of 16 x 16 covering 16 x 32 of C): K past a tile and
+    not a multiple of it, C narrower than a block's 32 columns, wider than 32, past 65,536."""
+    if not hidden:
+        return [(3, 5, 2), (17, 20, 21), (20, 19, 5), (5, 18, 40), (263, 17, 251)]
+    rng = np.random.default_rng(seed)
+    k = lambda: kernels.off_multiple(rng, TILE + 1, 40, TILE)  # noqa: E731
+    rows, cols = kernels.large_shape(rng, (2 * TILE, TILE))
+    return [(int(rng.integers(TILE + 1, 24)), k(), kernels.off_multiple(rng, 2, 2 * TILE - 1, TILE)),
+            (int(rng.integers(1, TILE)), k(), kernels.off_multiple(rng, 2 * TILE + 1, 48, TILE)),
+            (rows, int(rng.integers(TILE + 1, 20)), cols)]
+
+
+def check_tiled_pairs(kernel, hidden=False, verbose=True, seed=None):
+    """A Numba tiled matmul whose 16 x 16 threads cover 16 rows and 32 columns of C: thread (x, y)
+    computes C[row, col] and C[row, col + 16], from one 16 x 16 tile of A and a 16 x 32 tile of B
+    in shared memory per step; grid = (ceil(N / 32), ceil(M / 16)). Budget: PAIR_BUDGET reads of A
+    and B per output and tile step (A 16x48 @ B 48x32), so the A tile serves both columns."""
+    shapes = plan_tiled_pairs(hidden, seed)
+    budget_shape = _tiled_budget_shape(hidden, seed)[:2] + (2 * TILE,)
+    return _check_pairs(kernel, shapes, (TILE, TILE), budget_shape, True, hidden, seed, verbose)
 
 
 # ---------------------------------------------------------------- the GPU figures

@@ -48,16 +48,29 @@ PAGE_WIDTHS, PAGE_BATCH = [256, 1024, 1024, 1024, 256], 512   # the page's model
 # ---------------------------------------------------------------- the step the chapter measures
 def mlp_setup(widths, batch: int, optimizer: str = "adam", precision: str = "float32",
               frozen: int = 0, bias: bool = True, seq: int | None = None, seed: int = 0,
-              device: str | None = None) -> dict:
+              device: str | None = None, activation: str = "relu", groups=None) -> dict:
     """The chapter's training step on `memory.make_mlp`, for `memory.measure` or
-    `measure_isolated` (by name); on the meter's device unless told."""
+    `measure_isolated` (by name); on the meter's device unless told. `groups`: one dict of
+    options per Linear, making the exercise's optimizer (`grouped_optimizer`)."""
     dev = device or memory.resolve_backend()
-    model = memory.make_mlp(widths, frozen, bias, precision, dev, seed)
-    opt = memory.make_optimizer(optimizer, model.parameters())
+    model = memory.make_mlp(widths, frozen, bias, precision, dev, seed, activation)
+    opt = memory.make_optimizer(optimizer, model.parameters()) if groups is None else \
+        grouped_optimizer(optimizer, model, groups)
     shape = (batch,) if seq is None else (batch, seq)
     x = torch.randn(*shape, widths[0], device=dev, dtype=memory.DTYPES[precision])
     y = torch.randn(*shape, widths[-1], device=dev, dtype=memory.DTYPES[precision])
     return memory.mse_step(model, opt, x, y)
+
+
+def grouped_optimizer(kind: str, model: nn.Module, groups) -> torch.optim.Optimizer:
+    """The exercise's optimizer: Adam or SGD ("adam", "sgd") with one parameter group per
+    Linear of `model`, frozen ones included, each with its own options (`groups`, one dict
+    per Linear: {"amsgrad": True}, {"momentum": 0.9}, ...), all foreach."""
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    spec = [{"params": list(lin.parameters()), **g} for lin, g in zip(linears, groups)]
+    if kind == "adam":
+        return torch.optim.Adam(spec, lr=1e-3, foreach=True)
+    return torch.optim.SGD(spec, lr=1e-2, foreach=True)
 
 
 def forward_setup(widths, batch: int, optimizer: str = "adam", seed: int = 0) -> dict:
@@ -280,43 +293,71 @@ def check_bytes_per_parameter(fn, hidden=False):
     print(f"bytes per parameter: {len(cases)} optimizer/precision cases match the meter")
 
 
+# The exercise's parts 2 and 3 ask other cases than the page's: an optimizer handed over as
+# an object, whose parameter groups differ (Adam with and without AMSGrad, SGD with and without
+# momentum) over a model with frozen layers; and the bytes saved by an MLP whose activation
+# is not ReLU (tanh and sigmoid keep their output, GELU and SiLU their input).
+def _groups(kind: str, n: int, r: random.Random) -> list[dict]:
+    if kind == "adam":
+        return [{"amsgrad": r.random() < 0.5} for _ in range(n)]
+    return [{"momentum": r.choice((0.0, 0.9))} for _ in range(n)]
+
+
+def _described(kind, groups) -> str:
+    key = "amsgrad" if kind == "adam" else "momentum"
+    return f"{'Adam' if kind == 'adam' else 'SGD'}, one group per Linear, {key} = {[g.get(key, 0.0 if key == 'momentum' else False) for g in groups]}"
+
+
 def check_persistent(fn, hidden=False):
-    """fn(model, optimizer) == the meter's parameters, gradients and optimizer state, exactly."""
-    cases = [([64, 32, 16], 0, True, "adam"), ([64, 32, 16], 0, True, "sgd"),
-             ([40, 24, 24, 8], 1, True, "sgd_momentum"), ([40, 24, 24, 8], 2, False, "adam")]
+    """fn(model, optimizer) == the meter's parameters, gradients and optimizer state, exactly,
+    for a torch optimizer (Adam or SGD) with one parameter group per Linear, each with its own
+    options, over models with frozen Linears and with or without biases."""
+    cases = [([64, 32, 16], 0, True, "adam", [{"amsgrad": True}, {}]),
+             ([40, 24, 24, 8], 1, True, "sgd", [{"momentum": 0.9}, {"momentum": 0.9}, {"momentum": 0.0}]),
+             ([40, 24, 24, 8], 0, False, "adam", [{}, {"amsgrad": True}, {"amsgrad": True}]),
+             ([64, 32, 16], 1, True, "adam", [{"amsgrad": True}, {"amsgrad": False}])]
     if hidden:
         r = random.Random()
-        widths = _draw(r, 3, 4)
-        cases = [(widths, r.randint(1, 2), r.random() < 0.7, r.choice(OPTIMIZERS))]
-    for widths, frozen, bias, opt in cases:
-        kw = dict(widths=widths, batch=8, optimizer=opt, frozen=frozen, bias=bias)
+        cases = []
+        for kind in ("adam", "sgd"):
+            widths = _draw(r, 3, 4)
+            cases.append((widths, r.randint(1, 2), r.random() < 0.7, kind, _groups(kind, len(widths) - 1, r)))
+    for widths, frozen, bias, kind, groups in cases:
+        kw = dict(widths=widths, batch=8, optimizer=kind, frozen=frozen, bias=bias, groups=groups)
         m, exact = _in_tensor_bytes(hidden, **kw)
         model = memory.make_mlp(widths, frozen, bias)
-        what = (f"persistent_bytes(model, {opt!r}) for Linear widths {widths}, "
-                f"bias={bias}, first {frozen} Linear(s) frozen")
+        opt = grouped_optimizer(kind, model, groups)
+        what = (f"persistent_bytes(model, optimizer) for Linear widths {widths}, bias={bias}, first "
+                f"{frozen} Linear(s) frozen, {_described(kind, groups)}")
         got = fn(model, opt)
         if not isinstance(got, dict):
             raise AssertionError(f"{what} should return a dict of bytes by kind, got {got!r}")
-        for kind, want in exact.persistent.items():
-            g = answer_int(got.get(kind), f"{what}[{kind!r}]")
-            assert g == want, (f"{what}: {kind.replace('_', ' ')} predicted {g:,} bytes, the "
+        for kind_, want in exact.persistent.items():
+            g = answer_int(got.get(kind_), f"{what}[{kind_!r}]")
+            assert g == want, (f"{what}: {kind_.replace('_', ' ')} predicted {g:,} bytes, the "
                                f"meter measured {want:,} bytes"
-                               f"{memory.also_on(m, exact, lambda x: x.persistent[kind])} [{m.backend}]")
-    print(f"persistent bytes: {len(cases)} models match the meter exactly")
+                               f"{memory.also_on(m, exact, lambda x: x.persistent[kind_])} [{m.backend}]")
+    print(f"persistent bytes: {len(cases)} models and optimizers match the meter exactly")
+
+
+EXERCISE_ACTIVATIONS = ("tanh", "sigmoid", "gelu", "silu")
 
 
 def check_saved(fn, hidden=False, rtol=0.01):
-    """fn(widths, batch) within `rtol` of the bytes the meter saw saved for backward."""
-    cases = [([32, 64, 16], 8), ([16, 16], 32), ([48, 96, 96, 32], 16), ([64, 128, 32, 8], 4)]
+    """fn(widths, batch, activation) within `rtol` of the bytes the meter saw saved for backward,
+    for the MLP with tanh, sigmoid, GELU or SiLU between its Linears."""
+    cases = [([32, 64, 16], 8, "gelu"), ([16, 16], 32, "tanh"), ([48, 96, 96, 32], 16, "silu"),
+             ([64, 128, 32, 8], 4, "sigmoid"), ([24, 40, 40, 8], 8, "tanh")]
     if hidden:
         r = random.Random()
-        cases = [(_draw(r, 1, 4), 8 * r.randint(1, 16))]
-    for widths, batch in cases:
-        m, exact = _in_tensor_bytes(hidden, widths=widths, batch=batch)
-        got = answer_int(fn(list(widths), batch), f"saved_bytes({widths}, {batch})")
+        cases = [(_draw(r, 2, 4), 8 * r.randint(1, 16), r.choice(pair))
+                 for pair in (("tanh", "sigmoid"), ("gelu", "silu"))]
+    for widths, batch, act in cases:
+        m, exact = _in_tensor_bytes(hidden, widths=widths, batch=batch, activation=act)
+        got = answer_int(fn(list(widths), batch, act), f"saved_bytes({widths}, {batch}, {act!r})")
         assert abs(got - exact.saved) <= rtol * exact.saved, (
-            f"saved_bytes({widths}, batch={batch}): predicted {got:,} bytes, the meter measured "
-            f"{exact.saved:,} bytes saved for backward at once"
+            f"saved_bytes({widths}, batch={batch}, activation={act!r}): predicted {got:,} bytes, the "
+            f"meter measured {exact.saved:,} bytes saved for backward at once"
             f"{memory.also_on(m, exact, lambda x: x.saved)} (needs within {rtol:.0%}); "
             f"{exact.saved / (4 * batch):g} float32 values per example [{m.backend}]")
     print(f"saved for backward: {len(cases)} models within {rtol:.0%} of the meter")

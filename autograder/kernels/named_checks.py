@@ -155,24 +155,28 @@ def check_matrix_add(kernel, block: tuple[int, int] | None = None, *, name: str 
                         advice=one_writer_advice, single_writer=True)
 
 
-def matmul_cases(shapes, block, args, rng) -> list[Case]:
-    """C = A @ B cases; grid = (ceil(N / block.x), ceil(M / block.y)); C starts as NaN. `block`
-    is one block for every shape, or a list with one per shape; past 65,536 outputs only the
-    last two blocks run on the CPU."""
+def matmul_cases(shapes, block, args, rng, *, b_layout: str = "kn", cols_per_thread: int = 1) -> list[Case]:
+    """C = A @ B cases; grid = (ceil(N / (block.x * cols_per_thread)), ceil(M / block.y)); C
+    starts as NaN. `block` is one block for every shape, or a list with one per shape;
+    `b_layout` "nk" stores B as N x K (a Linear layer's weight), so C = A @ B.T; past 65,536
+    outputs only the last two blocks run on the CPU."""
     blocks = [block] * len(shapes) if isinstance(block, (int, np.integer)) or \
         (len(block) in (2, 3) and all(isinstance(x, (int, np.integer)) for x in block)) else list(block)
     cases = []
     for (m, k, n), blk in zip(shapes, blocks):
         bx, by = dim3(blk)[:2]
         A = rng.standard_normal((m, k)).astype(np.float32)
-        B = rng.standard_normal((k, n)).astype(np.float32)
+        B = rng.standard_normal((n, k) if b_layout == "nk" else (k, n)).astype(np.float32)
         values = {"A": A, "B": B, "C": np.full((m, n), np.nan, np.float32),
                   "M": np.int32(m), "K": np.int32(k), "N": np.int32(n)}
-        launch = _tail_launch((math.ceil(n / bx), math.ceil(m / by)), (bx, by), _resolve(args, values),
-                              f"A {m}x{k} @ B {k}x{n}", m * n)
-        want = (A.astype(np.float64) @ B.astype(np.float64)).astype(np.float32)
+        label = f"A {m}x{k} @ B.T ({n}x{k})" if b_layout == "nk" else f"A {m}x{k} @ B {k}x{n}"
+        launch = _tail_launch((math.ceil(n / (bx * cols_per_thread)), math.ceil(m / by)), (bx, by),
+                              _resolve(args, values), label, m * n)
+        B64 = B.astype(np.float64)
+        want = (A.astype(np.float64) @ (B64.T if b_layout == "nk" else B64)).astype(np.float32)
         out = list(args).index("C")
-        compared = {out: owned((m, n), launch.grid, (bx, by), launch.blocks)} if launch.blocks else {}
+        compared = {out: owned((m, n), launch.grid, (bx * cols_per_thread, by), launch.blocks)} \
+            if launch.blocks else {}
         cases.append(Case(launch, {out: want}, names=list(args), square=(m == n == k), compared=compared))
     return cases
 
@@ -181,7 +185,7 @@ def check_matmul(kernel, block=(16, 16), *, name: str | None = None,
                  args: Sequence[str] | None = None, shapes=None,
                  max_reads_per_output: float | None = None, budget_shape=(16, 48, 16),
                  backend: str = "auto", seed: int | None = None, timeout: float = 60.0,
-                 verbose: bool = True) -> CheckReport:
+                 verbose: bool = True, b_layout: str = "kn") -> CheckReport:
     """C = A @ B, A is M x K, B is K x N, one thread per element of C (x along columns of C).
 
     Arguments: Numba kernel(A, B, C); CUDA C kernel(const float* A, const float* B, float* C,
@@ -189,6 +193,7 @@ def check_matmul(kernel, block=(16, 16), *, name: str | None = None,
     a budget of global-memory element reads (of A and B together) per element of C, counted on
     the CPU (the simulator, or the CUDA C shim's counter) on `budget_shape` (M, K, N) with
     16 x 16 blocks. A naive kernel reads 2*K per output; one with T x T shared tiles about 2*K/T.
+    `b_layout` "nk": B is stored N x K and C = A @ B.T (see `matmul_cases`).
     """
     if args is None:
         args = ("A", "B", "C", "M", "K", "N") if is_cuda_c(kernel) else ("A", "B", "C")
@@ -201,7 +206,7 @@ def check_matmul(kernel, block=(16, 16), *, name: str | None = None,
         tile = 16
 
         def budget_cases():
-            return matmul_cases([budget_shape], (tile, tile), args, rng)
+            return matmul_cases([budget_shape], (tile, tile), args, rng, b_layout=b_layout)
 
         def budget(acc: AccessCount) -> str:
             reads = acc.reads.get(names[names.index("A")], 0) + acc.reads.get(names[names.index("B")], 0)
@@ -209,7 +214,7 @@ def check_matmul(kernel, block=(16, 16), *, name: str | None = None,
             steps = math.ceil(k / tile)
             # naive: each of the m*n threads reads a row of A and a column of B, 2*k elements
             text = (f"reads {per_out:.1f} global elements of A and B per output element "
-                    f"(A {m}x{k} @ B {k}x{n}: {reads} reads for {m * n} outputs), budget {limit:g}; "
+                    f"({f'A {m}x{k} @ B.T, B {n}x{k}' if b_layout == 'nk' else f'A {m}x{k} @ B {k}x{n}'}: {reads} reads for {m * n} outputs), budget {limit:g}; "
                     f"{acc.barriers} barriers per thread for {steps} tiles of {tile}")
             if per_out > limit:
                 return (f"over: {text}. A naive kernel reads 2*K = {2 * k}: load tiles of A and B into "
@@ -219,7 +224,7 @@ def check_matmul(kernel, block=(16, 16), *, name: str | None = None,
     plan_shapes = shapes
 
     def cases(size):
-        return matmul_cases(plan_shapes or MATMUL_SHAPES[size], block, args, rng)
+        return matmul_cases(plan_shapes or MATMUL_SHAPES[size], block, args, rng, b_layout=b_layout)
 
     return check_kernel(kernel, cases, check_name=f"matmul ({kernel_name(kernel, name)})", name=name, backend=backend,
                         hint=matrix_hint, budget=budget, budget_cases=budget_cases, rtol=1e-3, atol=1e-3,

@@ -33,15 +33,19 @@ def make_optimizer(name: str, params):
     raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")
 
 
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
 def make_mlp(widths, frozen: int = 0, bias: bool = True, precision: str = "float32",
-             device: str = "cpu", seed: int = 0) -> nn.Sequential:
-    """Linear(widths[i], widths[i+1]) with ReLU between; the first `frozen` Linears frozen."""
+             device: str = "cpu", seed: int = 0, activation: str = "relu") -> nn.Sequential:
+    """Linear(widths[i], widths[i+1]) with `activation` (ACTIVATIONS) between; the first
+    `frozen` Linears frozen."""
     torch.manual_seed(seed)
     layers = []
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
         lin = nn.Linear(a, b, bias=bias)
         lin.requires_grad_(i >= frozen)
-        layers += [lin, nn.ReLU()]
+        layers += [lin, ACTIVATIONS[activation]()]
     return nn.Sequential(*layers[:-1]).to(device=device, dtype=DTYPES[precision])
 
 

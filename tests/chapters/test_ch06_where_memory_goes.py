@@ -24,32 +24,62 @@ def bpp_adam_one_state(optimizer, precision="float32"):
     return size * (2 + min(COPIES[optimizer], 1))           # Adam counted as one copy
 
 
+def _size(p):
+    return p.numel() * p.element_size()
+
+
+def _copies(optimizer, group, amsgrad=1):
+    if isinstance(optimizer, torch.optim.Adam):
+        return 2 + amsgrad * bool(group["amsgrad"])
+    return 1 if group["momentum"] else 0
+
+
+def _state(optimizer, frozen_too=False, **kw):
+    return sum(_copies(optimizer, g, **kw) * sum(_size(p) for p in g["params"] if frozen_too or p.requires_grad)
+               for g in optimizer.param_groups)
+
+
+def persistent_right(model, optimizer):
+    return {"parameters": sum(_size(p) for p in model.parameters()),
+            "gradients": sum(_size(p) for p in model.parameters() if p.requires_grad),
+            "optimizer_state": _state(optimizer)}
+
+
 def persistent_no_gradients(model, optimizer):
-    out = ch06.persistent_bytes(model, optimizer)
-    return {**out, "gradients": 0}
+    return {**persistent_right(model, optimizer), "gradients": 0}
 
 
-def persistent_adam_one_state(model, optimizer):
-    out = ch06.persistent_bytes(model, optimizer)
-    return {**out, "optimizer_state": out["gradients"] if optimizer == "adam" else out["optimizer_state"]}
+def persistent_no_amsgrad(model, optimizer):       # every Adam group counted as two copies
+    return {**persistent_right(model, optimizer), "optimizer_state": _state(optimizer, amsgrad=0)}
 
 
-def persistent_frozen_too(model, optimizer):
-    every = sum(p.numel() * 4 for p in model.parameters())  # frozen ones get grads and state?
-    return {"parameters": every, "gradients": every, "optimizer_state": COPIES[optimizer] * every}
+def persistent_frozen_too(model, optimizer):       # frozen parameters given state too
+    return {**persistent_right(model, optimizer), "optimizer_state": _state(optimizer, frozen_too=True)}
 
 
-def saved_linear_outputs(widths, batch):
-    return 4 * batch * sum(widths[1:])                      # each Linear's output, nothing else
+def persistent_page(model, optimizer):             # the page's function, the optimizer taken by its class
+    return ch06.persistent_bytes(model, "adam" if isinstance(optimizer, torch.optim.Adam) else "sgd_momentum")
 
 
-def saved_double_counted(widths, batch):
-    # x, each hidden activation twice (ReLU's output and the next Linear's input), out, y
+def saved_right(widths, batch, activation):
+    kept = 2 if activation in ("gelu", "silu") else 1
+    return 4 * batch * (widths[0] + kept * sum(widths[1:-1]) + 2 * widths[-1])
+
+
+def saved_page(widths, batch, activation):         # the page's ReLU count, whatever the activation
+    return ch06.saved_bytes(widths, batch)
+
+
+def saved_inputs_for_all(widths, batch, activation):   # every activation taken to keep its input
     return 4 * batch * (widths[0] + 2 * sum(widths[1:-1]) + 2 * widths[-1])
 
 
-def saved_no_target(widths, batch):
-    return 4 * batch * (sum(widths[:-1]) + widths[-1])      # forgot mse_loss's target
+def saved_linear_outputs(widths, batch, activation):
+    return 4 * batch * sum(widths[1:])                 # each Linear's output, nothing else
+
+
+def saved_no_target(widths, batch, activation):
+    return saved_right(widths, batch, activation) - 4 * batch * widths[-1]   # forgot mse_loss's target
 
 
 # ---------------------------------------------------------------- the checks
@@ -64,8 +94,9 @@ def test_wrong_bytes_per_parameter_fail(wrong):
 
 @pytest.mark.parametrize("wrong, message", [
     (persistent_no_gradients, "gradients predicted 0 bytes"),
-    (persistent_adam_one_state, r"'adam'.*optimizer state predicted"),
-    (persistent_frozen_too, r"1 Linear\(s\) frozen: gradients predicted"),
+    (persistent_no_amsgrad, r"amsgrad = \[True, False\]: optimizer state predicted"),
+    (persistent_frozen_too, r"1 Linear\(s\) frozen, SGD.*optimizer state predicted"),
+    (persistent_page, r"amsgrad = \[True, False\]: optimizer state predicted"),
     (lambda model, optimizer: 5, "should return a dict"),
 ])
 def test_wrong_persistent_fail(wrong, message):
@@ -73,11 +104,25 @@ def test_wrong_persistent_fail(wrong, message):
         ch06.check_persistent(wrong)
 
 
-@pytest.mark.parametrize("wrong", [saved_linear_outputs, saved_double_counted, saved_no_target,
-                                   lambda widths, batch: float(ch06.saved_bytes(widths, batch))])
-def test_wrong_saved_fail(wrong):
-    with pytest.raises(AssertionError, match=r"saved_bytes\(|should return an int"):
+@pytest.mark.parametrize("wrong, message", [
+    (saved_page, r"saved_bytes\(\[32, 64, 16\], batch=8, activation='gelu'\)"),
+    (saved_inputs_for_all, r"activation='sigmoid'"),
+    (saved_linear_outputs, r"saved_bytes\("),
+    (saved_no_target, r"saved_bytes\("),
+    (lambda widths, batch, activation: float(saved_right(widths, batch, activation)), "should return an int"),
+])
+def test_wrong_saved_fail(wrong, message):
+    with pytest.raises(AssertionError, match=message):
         ch06.check_saved(wrong)
+
+
+def test_right_predictions_pass_other_cases_than_the_page():
+    ch06.check_persistent(persistent_right)
+    ch06.check_saved(saved_right)
+    # the exercise's optimizer: one group per Linear, frozen ones included
+    model = memory.make_mlp([8, 4, 2], frozen=1)
+    opt = ch06.grouped_optimizer("sgd", model, [{"momentum": 0.9}, {"momentum": 0.0}])
+    assert [len(g["params"]) for g in opt.param_groups] == [2, 2] and opt.param_groups[1]["momentum"] == 0.0
 
 
 # ---------------------------------------------------------------- the page's pieces
@@ -115,14 +160,16 @@ def test_autograde_round_trip(course):
         "submitted-adam-one-state": solved(SLUG, **scenario(SLUG, "adam_one_state")),
         "submitted-frozen-outputs-cheat": solved(SLUG, **scenario(SLUG, "frozen_counted"),
                                                  **scenario(SLUG, "linear_outputs_cheat")),
+        "submitted-page-copied": solved(SLUG, **scenario(SLUG, "page_copied")),
     }
     assert c.grade(submissions) == {
         "submitted-solution": 10,
         "submitted-unchanged": 0,
         "submitted-adam-one-state": 4,         # parts 1 and 2 lost, part 3 kept
         "submitted-frozen-outputs-cheat": 2,   # part 2 lost; part 3's patched meter fools
+        "submitted-page-copied": 2,            # the page's case (part 1) only
     }                                          # only its own kernel: the grader measures elsewhere
     out = c.output("submitted-solution")
-    assert "1 models within 1% of the meter" in out and "storage tracker" in out
+    assert "2 models within 1% of the meter" in out and "storage tracker" in out
     cheat = cell(c.graded("submitted-frozen-outputs-cheat"), "saved_check")
-    assert "the meter measured 4,096 bytes saved" in "".join(str(o) for o in cheat.outputs)
+    assert "the meter measured 6,144 bytes saved" in "".join(str(o) for o in cheat.outputs)

@@ -15,6 +15,11 @@ from autograder import ch06_where_memory_goes as ch06
 from autograder import ch10_lean_optimizers as ch10
 from autograder import memory
 from autograder.memory import arithmetic, meter, tracker
+from conftest import cell, defined, solution
+
+# the exercise's right answers (solutions/ is their only home)
+PERSISTENT, SAVED = (defined(cell(solution(ch06.SLUG), gid).source, name)
+                     for gid, name in (("persistent_answer", "persistent_bytes"), ("saved_answer", "saved_bytes")))
 
 
 @contextlib.contextmanager
@@ -50,15 +55,15 @@ def test_the_rounding_the_issue_reports():
 
 def test_ch06_right_answers_pass_on_cuda_arithmetic(ch06_on_cuda):
     ch06.check_bytes_per_parameter(ch06.bytes_per_parameter)
-    ch06.check_persistent(ch06.persistent_bytes)
-    ch06.check_saved(ch06.saved_bytes)
+    ch06.check_persistent(PERSISTENT)
+    ch06.check_saved(SAVED)
 
 
 def test_ch06_wrong_answers_still_fail_and_say_both_figures(ch06_on_cuda):
     with pytest.raises(AssertionError, match=r"36,864 bytes on the cuda allocator"):
         ch06.check_bytes_per_parameter(lambda o, p: 12)
     with pytest.raises(AssertionError, match="predicted"):
-        ch06.check_saved(lambda widths, batch: 4 * batch * sum(widths))
+        ch06.check_saved(lambda widths, batch, activation: 4 * batch * sum(widths))
 
 
 def test_ch10_state_bytes_on_cuda_arithmetic(monkeypatch):
