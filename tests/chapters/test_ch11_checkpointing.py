@@ -79,10 +79,48 @@ def test_offloading_is_not_checkpointing():
         ch11.check_memory(setup)
 
 
-def test_two_sequential_segments_miss_the_saved_target():
-    with pytest.raises(AssertionError, match=r"held for backward: .*\(50% lower\), measured 48% "
-                                             r"lower .* never checkpoints its last segment"):
-        ch11.check_memory(wrong("two_segments", "ckpt_setup"))
+def test_whole_blocks_checkpointed_fail_on_the_attention_recomputed():
+    """The page's way (every whole block, or checkpoint_sequential's segments), and the
+    package's selective step with a policy that recomputes everything: right gradients, but the
+    attention runs again in backward, which this exercise keeps."""
+    message = r"the attention ran again during backward \(_scaled_dot_product.*block\.feed alone"
+    everything = lambda ctx, op, *a, **k: CheckpointPolicy.PREFER_RECOMPUTE    # noqa: E731
+    for setup in (wrong("two_segments", "ckpt_setup"), wrong("page_code", "ckpt_setup"),
+                  lambda batch=16, seed=0: ch11.selective_setup(everything, batch, seed)):
+        ch11.check_gradients(setup)
+        with pytest.raises(AssertionError, match=message):
+            ch11.check_memory(setup)
+    with pytest.raises(AssertionError, match=r"recomputed in backward: _scaled_dot_product"):
+        ch11.check_selective(wrong("page_code", "policy", "policy_answer"))
+
+
+def test_whole_blocks_checkpointed_selectively_keeping_the_attention_fail():
+    """The package's selective step with a policy that saves the attention kernel alone: the
+    attention is not recomputed, but its half's norm and projections are."""
+    def keep_attention(ctx, op, *a, **k):
+        if "scaled_dot_product" in op.overloadpacket.__name__:
+            return CheckpointPolicy.MUST_SAVE
+        return CheckpointPolicy.PREFER_RECOMPUTE
+    with pytest.raises(AssertionError, match=r"16 matrix products and 8 layer norms, more than the "
+                                             r"feed-forward halves hold \(8 and 4\)"):
+        ch11.check_memory(lambda batch=16, seed=0: ch11.selective_setup(keep_attention, batch, seed))
+
+
+def test_the_attention_half_checkpointed_instead_fails():
+    setup = wrong("attention_half", "ckpt_setup")
+    ch11.check_gradients(setup)
+    with pytest.raises(AssertionError, match="the attention ran again during backward"):
+        ch11.check_memory(setup)
+
+
+def test_the_blocks_halves_are_its_forward():
+    model, _ = make_model(3)
+    x, _ = make_data(4, 3)
+    torch.manual_seed(1)
+    whole = model[0](x)
+    torch.manual_seed(1)
+    halves = x + model[0].attend(x)
+    assert torch.equal(whole, halves + model[0].feed(halves))
 
 
 def test_wrong_policies_are_named():
@@ -122,12 +160,14 @@ def test_autograde_round_trip(course):
         "submitted-no-technique-matmuls-only": solved(SLUG, **scenario(SLUG, "no_technique"),
                                                       **scenario(SLUG, "matmuls_only")),
         "submitted-no-rng": solved(SLUG, **scenario(SLUG, "no_rng")),
+        "submitted-page-code": solved(SLUG, **scenario(SLUG, "page_code")),
     }
     assert c.grade(submissions) == {
         "submitted-solution": 10,
         "submitted-unchanged": 0,
         "submitted-no-technique-matmuls-only": 3,          # right gradients only
         "submitted-no-rng": 3,                             # less memory, wrong gradients; policy right
+        "submitted-page-code": 3,                          # right gradients; attention recomputed
     }
     text = c.output("submitted-solution", clean=True)     # the solution ran top to bottom
     assert "hidden draw, peak again in fresh processes" in text and "recomputed during backward" in text

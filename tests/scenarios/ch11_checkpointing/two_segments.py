@@ -1,6 +1,6 @@
-# checkpoint_sequential in 2 segments: it never checkpoints its last segment, so only the first
-# two of the four blocks are checkpointed and the bytes held for backward drop by 48.0% on every batch,
-# short of the 50% target. Gradients right: the memory check alone fails (4 points lost).
+# checkpoint_sequential in 2 segments: whole blocks checkpointed (the first two of the four: it
+# never checkpoints its last segment), so the attention runs again during backward. Gradients
+# right: the memory check alone fails, on the attention recomputed (4 points lost).
 # %% ckpt_answer
 def ckpt_setup(batch=16, seed=0):
     model, opt = make_model(seed)
