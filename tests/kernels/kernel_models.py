@@ -36,9 +36,9 @@ def cases(check: str, lang: str, hidden: bool, seed: int | None):
     if name == "check_shift":
         return ch02._shift_cases(mark, ch02.plan_shift(hidden, seed), rng)
     if name == "check_guarded":
-        return ch03._scale_shift_cases(mark, ch03.plan_guarded(hidden, seed), rng)
+        return ch03._inplace_cases(mark, ch03.plan_guarded(hidden, seed), rng)
     if name == "check_grid_stride":
-        return ch03._scale_shift_cases(mark, ch03.plan_grid_stride(hidden, seed), rng)
+        return ch03._inplace_cases(mark, ch03.plan_grid_stride(hidden, seed), rng)
     if name == "check_matrix_add":
         args = ("A", "B", "out", "rows", "cols") if c else ("A", "B", "out")
         return kernels.matrix_cases(ch04.plan_matrix(hidden, seed, c), args, rng)
