@@ -1,16 +1,19 @@
-"""Chapter 2, first kernels: vector addition in Numba CUDA and CUDA C, launch configurations,
-and the GPU figures the page quotes (what an unsynchronised timer measures).
+"""Chapter 2, first kernels: the exercise's checks (an adjacent difference, a launch configuration
+for threads that handle several elements, a shift with two scalar arguments), and the GPU
+figures the page quotes (what an unsynchronised timer measures).
 
-The checks are thin wrappers over `kernels`' standard checks: they fix the chapter's launches, draw
-fresh ones when `hidden=True` (`plan_*`: two block sizes, sizes around a block, one past 65,536
-elements, extreme values, so that every known bug fails on every draw), and add the hints a
-first kernel needs. `launch_config` is
-pure arithmetic and is graded exactly. Nothing here grades a timing.
+The page teaches a vector add; the exercise asks other kernels, so that copying the page does
+not answer it, and nothing here holds an answer: expected arrays come from NumPy, and
+`launch_config` is graded by the launch's arithmetic (its blocks cover n, one fewer would not).
+The kernel checks fix the visible launches and draw fresh ones when `hidden=True` (`plan_*`: two
+block sizes, sizes around a block, one past 65,536 elements, extreme values, both signs of the
+shift, so that every known bug fails on every draw), and add the hints a first kernel needs.
+Nothing here grades a timing.
 
 Known limitations: on a CPU the Numba kernels run in the simulator (about 0.5 ms per CUDA
 thread), so the checks keep vectors to a few thousand elements, and of the one past 65,536
 only the last two blocks run there; a scalar parameter whose type does not match what is
-passed (a `double alpha` fed np.float32) is refused before the kernel runs.
+passed (a `float k` fed np.int32) is refused before the kernel runs.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ FALLBACK = ("Numba kernels run in Numba's CUDA simulator and CUDA C kernels in a
             "from figures recorded on a GPU, where there are some.")
 MAX_THREADS = kernels.MAX_THREADS_PER_BLOCK
 
-# The reference kernels `record()` times on a GPU (the page and the exercise write their own).
+# The reference kernels `record()` times on a GPU (the page writes its own; the exercise asks others).
 VECTOR_ADD_C = r'''
 extern "C" __global__ void vector_add(const float* a, const float* b, float* out, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -48,132 +51,200 @@ def vector_add(a, b, out):
 '''
 
 
-# ---------------------------------------------------------------- the arithmetic
-def launch_config(n: int, threads_per_block: int = 256) -> tuple[int, int]:
-    """(blocks, threads) covering n elements with the fewest blocks of `threads_per_block`."""
-    if not 1 <= threads_per_block <= MAX_THREADS:
-        raise ValueError(f"threads_per_block must be 1..{MAX_THREADS}, got {threads_per_block}")
-    return (n + threads_per_block - 1) // threads_per_block, threads_per_block
-
-
 # ---------------------------------------------------------------- the checks
-# The visible launches: two block sizes, sizes around a block, and one past 65,536 elements.
-VISIBLE_ADD = ((1, 128), (2, 128), (3, 128), (127, 128), (128, 128), (129, 128), (500, 128), (97, 96),
-               (300, 96), (65_601, 128))
-VISIBLE_SCALE = ((1, 64), (63, 64), (64, 64), (65, 64), (300, 64), (200, 96), (65_600, 64))
+# The exercise asks other kernels than the page's vector add: an adjacent difference (n - 1
+# outputs from n inputs, each reading its neighbour), a launch configuration for threads that
+# handle several elements each, and a shift that takes an int and a float scalar. Their expected
+# values come from NumPy and from the launch's arithmetic, not from an answer kept here.
+# Visible launches, as (outputs, threads per block): sizes around a block, two block sizes, one
+# past 65,536 elements; the shift's as (n, threads per block, k), both signs of k.
+VISIBLE_DIFF = ((1, 128), (2, 128), (127, 128), (128, 128), (129, 128), (500, 128), (97, 96), (300, 96),
+                (65_601, 128))
+VISIBLE_SHIFT = ((1, 64, 1), (63, 64, 5), (64, 64, -3), (65, 64, 70), (300, 64, -17), (200, 96, 0),
+                 (200, 96, -250), (65_600, 64, -40))
 
 
-def plan_vector_add(hidden: bool = False, seed: int | None = None):
-    """The (n, threads per block) launches of check_vector_add: fixed, or drawn (`kernels.plan_1d`)."""
-    return list(VISIBLE_ADD) if not hidden else kernels.plan_1d(np.random.default_rng(seed))
+def plan_adjacent_diff(hidden: bool = False, seed: int | None = None):
+    """The (outputs, threads per block) launches of check_adjacent_diff: fixed, or drawn (`kernels.plan_1d`)."""
+    return list(VISIBLE_DIFF) if not hidden else kernels.plan_1d(np.random.default_rng(seed))
 
 
-def check_vector_add(kernel, name: str | None = None, hidden: bool = False, seed: int | None = None):
-    """out = a + b, one thread per element: Numba kernel(a, b, out), or CUDA C source with `name`
-    and parameters (const float* a, const float* b, float* out, int n)."""
-    kernels.need_name(kernel, name, "check_vector_add", "vector_add")
-    return kernels.check_vector_add(kernel, name=name, plan=plan_vector_add(hidden, seed), seed=seed)
-
-
-def _scale_add_cases(kernel, plan, rng):
-    c_code = kernels.is_cuda_c(kernel)
-    names = ["alpha", "a", "b", "out"] + (["n"] if c_code else [])
+def _diff_cases(kernel, plan, rng):
+    names = ["a", "out"] + (["n"] if kernels.is_cuda_c(kernel) else [])
     cases = []
-    for n, tpb in plan:
-        alpha = np.float32(rng.uniform(-3, 3))
+    for m, tpb in plan:                       # m outputs from n = m + 1 inputs
+        a = kernels.with_extremes(rng.standard_normal(m + 1).astype(np.float32), rng)
+        args = [a, np.full(m, np.nan, np.float32)] + ([np.int32(m + 1)] if len(names) == 3 else [])
+        grid = kernels.grid_1d(m, tpb)        # one thread per output
+        blocks = kernels.tail(grid) if m > kernels.WIDE_INDEX else None
+        launch = kernels.Launch(grid, tpb, args, label=f"n={m + 1}, {m} outputs", blocks=blocks)
+        with np.errstate(invalid="ignore", over="ignore"):
+            want = a[1:] - a[:-1]
+        compared = {1: kernels.owned((m,), grid, tpb, blocks)} if blocks else {}
+        cases.append(kernels.Case(launch, {1: want}, names=names, compared=compared))
+    return cases
+
+
+def _diff_hint(case, idx, got) -> str:
+    a, i = case.launch.args[0], int(idx[0])
+    with np.errstate(invalid="ignore", over="ignore"):
+        if np.isfinite(a[i:i + 2]).all() and a[i] != a[i + 1] and np.isclose(got[i], a[i] - a[i + 1], rtol=1e-4):
+            return "out[i] looks like a[i] - a[i + 1]: the difference is the next element minus this one"
+    return kernels.vector_hint(case, idx, got)
+
+
+def _diff_advice(case, err) -> str | None:
+    if (err.info or {}).get("kind") == "oob":
+        m = case.launch.args[1].size
+        return (f"out has {m} elements, one fewer than a, and thread i reads a[i + 1]: guard with the number of "
+                f"outputs (i < out.size in Numba, i < n - 1 in CUDA C), not with the length of a")
+    return kernels.one_writer_advice(case, err)
+
+
+def check_adjacent_diff(kernel, name: str | None = None, hidden: bool = False, seed: int | None = None,
+                        verbose: bool = True):
+    """out[i] = a[i + 1] - a[i] for the n - 1 outputs, one thread per output: Numba kernel(a, out),
+    or CUDA C with `name` and parameters (const float* a, float* out, int n), n the length of a."""
+    kernels.need_name(kernel, name, "check_adjacent_diff", "adjacent_diff")
+    plan = plan_adjacent_diff(hidden, seed)
+    rng = np.random.default_rng(seed if hidden else 1)
+    return kernels.check_kernel(kernel, lambda size: _diff_cases(kernel, plan, rng),
+                                check_name=f"adjacent difference ({kernels.kernel_name(kernel, name)})", name=name,
+                                hint=_diff_hint, advice=_diff_advice, single_writer=True, verbose=verbose)
+
+
+def plan_shift(hidden: bool = False, seed: int | None = None):
+    """The (n, threads per block, k) launches of check_shift: k of both signs on every draw (a
+    missing lower or upper guard on a[i - k] fails on one each), one |k| past n (all fill)."""
+    if not hidden:
+        return list(VISIBLE_SHIFT)
+    rng = np.random.default_rng(seed)
+    plan = kernels.plan_1d(rng, (32, 64, 128))
+    out = []
+    for c, (n, tpb) in enumerate(plan):
+        k = int(rng.integers(1, n + 1)) if c != 3 else n + int(rng.integers(1, 50))
+        out.append((n, tpb, k if c % 2 == 0 else -k))
+    return out
+
+
+def _shift_cases(kernel, plan, rng):
+    c_code = kernels.is_cuda_c(kernel)
+    names = ["k", "fill", "a", "out"] + (["n"] if c_code else [])
+    cases = []
+    for n, tpb, k in plan:
+        fill = np.float32(rng.uniform(-3, 3))
         a = kernels.with_extremes(rng.standard_normal(n).astype(np.float32), rng)
-        b = rng.standard_normal(n).astype(np.float32)
-        args = [alpha, a, b, np.full(n, np.nan, np.float32)] + ([np.int32(n)] if c_code else [])
+        args = [np.int32(k), fill, a, np.full(n, np.nan, np.float32)] + ([np.int32(n)] if c_code else [])
         grid = kernels.grid_1d(n, tpb)
         blocks = kernels.tail(grid) if n > kernels.WIDE_INDEX else None
-        launch = kernels.Launch(grid, tpb, args, label=f"n={n}, alpha={alpha:.4g}", blocks=blocks)
-        with np.errstate(invalid="ignore", over="ignore"):
-            want = alpha * a + b
+        launch = kernels.Launch(grid, tpb, args, label=f"n={n}, k={k}, fill={fill:.4g}", blocks=blocks)
+        src = np.arange(n) - k
+        inside = (src >= 0) & (src < n)
+        want = np.where(inside, a[np.clip(src, 0, max(n - 1, 0))], fill).astype(np.float32)
         compared = {3: kernels.owned((n,), grid, tpb, blocks)} if blocks else {}
         cases.append(kernels.Case(launch, {3: want}, names=names, compared=compared))
     return cases
 
 
-def _scale_add_hint(case, idx, got) -> str:
-    alpha, a, b = case.launch.args[:3]
-    i = int(idx[0])
+def _shift_hint(case, idx, got) -> str:
+    k, fill, a = int(case.launch.args[0]), case.launch.args[1], case.launch.args[2]
+    i, n = int(idx[0]), a.size
+    j = i - k
+    want = case.expected[3][i]
+
+    def like(v):                 # out[i] holds v, where the right value is another
+        return bool(not np.isnan(v) and not np.isclose(v, want) and np.isclose(got[i], v, rtol=1e-4))
     with np.errstate(invalid="ignore", over="ignore"):
-        if np.isfinite(a[i]) and np.isclose(got[i], a[i] + b[i], rtol=1e-4):
-            return "out[i] looks like a[i] + b[i]: is alpha used?"
-        if np.isfinite(a[i]) and np.isclose(got[i], alpha * b[i] + a[i], rtol=1e-4):
-            return "out[i] looks like alpha * b[i] + a[i]: alpha scales a, not b"
+        if 0 <= i + k < n and like(a[i + k]):
+            return "out[i] looks like a[i + k]: a shift by k moves a[i] to out[i + k], so out[i] = a[i - k]"
+        if not 0 <= j < n and np.isnan(got[i]):
+            return f"i - k = {j} is outside a, and out[i] was never written: write fill there"
+        if 0 <= j < n and like(fill):
+            return f"out[i] is fill, but a[i - k] = a[{j}] exists: fill only where i - k is outside a"
     return kernels.vector_hint(case, idx, got)
 
 
-def plan_scale_add(hidden: bool = False, seed: int | None = None):
-    """The (n, threads per block) launches of check_scale_add."""
-    return list(VISIBLE_SCALE) if not hidden else kernels.plan_1d(np.random.default_rng(seed), (32, 64, 128))
+def _shift_advice(case, err) -> str | None:
+    if (err.info or {}).get("kind") == "oob":
+        return ("thread i reads a[i - k], which exists only for 0 <= i - k < n: test both bounds before "
+                "reading, and write fill where it falls outside")
+    return kernels.one_writer_advice(case, err)
 
 
-def check_scale_add(kernel, name: str | None = None, hidden: bool = False, seed: int | None = None):
-    """out = alpha * a + b with a float32 scalar alpha: Numba kernel(alpha, a, b, out), or CUDA C
-    with parameters (float alpha, const float* a, const float* b, float* out, int n)."""
-    kernels.need_name(kernel, name, "check_scale_add", "scale_add")
-    plan = plan_scale_add(hidden, seed)
+def check_shift(kernel, name: str | None = None, hidden: bool = False, seed: int | None = None,
+                verbose: bool = True):
+    """out[i] = a[i - k] where 0 <= i - k < n, else fill (an int32 k, a float32 fill): Numba
+    kernel(k, fill, a, out), or CUDA C with parameters (int k, float fill, const float* a, float* out, int n)."""
+    kernels.need_name(kernel, name, "check_shift", "shift")
+    plan = plan_shift(hidden, seed)
     rng = np.random.default_rng(seed if hidden else 2)
-    label = name or getattr(getattr(kernel, "py_func", kernel), "__name__", "kernel")
-    return kernels.check_kernel(kernel, lambda size: _scale_add_cases(kernel, plan, rng),
-                                check_name=f"scale and add ({label})", name=name, hint=_scale_add_hint,
-                                advice=kernels.one_writer_advice, single_writer=True)
+    return kernels.check_kernel(kernel, lambda size: _shift_cases(kernel, plan, rng),
+                                check_name=f"shift ({kernels.kernel_name(kernel, name)})", name=name,
+                                hint=_shift_hint, advice=_shift_advice, single_writer=True, verbose=verbose)
 
 
-def _config_case(fn, n, tpb):
-    what = f"launch_config({n}, {tpb})"
+def _config_case(fn, n, tpb, per):
+    what = f"launch_config({n}, {tpb}, {per})"
     try:
-        got = fn(n, tpb)
+        got = fn(n, tpb, per)
     except Exception as e:
         raise AssertionError(f"{what} raised {type(e).__name__}: {e}") from None
     if not (isinstance(got, tuple) and len(got) == 2
             and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in got)):
         raise AssertionError(f"{what} should return a tuple of two ints (blocks, threads), got {got!r}")
     blocks, threads = (int(x) for x in got)
-    want = launch_config(n, tpb)
     if threads != tpb:
         raise AssertionError(f"{what}: expected {tpb} threads per block, got {threads}")
-    if blocks * threads < n:
-        missed = (f"element {n - 1} gets" if blocks * threads == n - 1
-                  else f"elements {blocks * threads}..{n - 1} get")
-        raise AssertionError(f"{what}: expected {want}, got {got!r}: {blocks} x {threads} threads "
-                             f"start only {blocks * threads}, so {missed} no thread "
+    span = tpb * per                     # the elements one block covers
+    if blocks * span < n:
+        raise AssertionError(f"{what}: got {got!r}: {blocks} blocks x {tpb} threads x {per} elements cover only "
+                             f"{blocks * span}, so elements {blocks * span}..{n - 1} get no thread "
                              f"(the tail is missed: round up)")
-    if blocks != want[0]:
-        raise AssertionError(f"{what}: expected {want}, got {got!r}: {want[0]} x {threads} threads "
-                             f"already cover all {n}; launch the fewest blocks that do")
+    if (blocks - 1) * span >= n:
+        why = (f"each thread handles {per} elements, so a block covers {tpb} x {per} = {span}"
+               if per > 1 else "launch the fewest blocks that do")
+        raise AssertionError(f"{what}: got {got!r}, but {blocks - 1} blocks already cover all {n} elements: {why}")
 
 
-def _config_refused(fn, tpb):
+def _config_refused(fn, tpb, per):
+    what = f"launch_config(1000, {tpb}, {per})"
     try:
-        got = fn(1000, tpb)
+        got = fn(1000, tpb, per)
     except ValueError:
         return
     except Exception as e:
-        raise AssertionError(f"launch_config(1000, {tpb}) should raise ValueError, "
-                             f"raised {type(e).__name__}: {e}") from None
-    raise AssertionError(f"launch_config(1000, {tpb}) returned {got!r}: a block holds at most "
-                         f"{MAX_THREADS} threads (and at least 1), so it should raise ValueError")
+        raise AssertionError(f"{what} should raise ValueError, raised {type(e).__name__}: {e}") from None
+    why = (f"a block holds at most {MAX_THREADS} threads (and at least 1)" if not 1 <= tpb <= MAX_THREADS
+           else "a thread handles at least one element")
+    raise AssertionError(f"{what} returned {got!r}: {why}, so it should raise ValueError")
 
 
 def check_launch_config(fn, hidden: bool = False):
-    """Fewest blocks covering n, exactly; ValueError past 1024 threads per block (or below 1)."""
+    """launch_config(n, threads_per_block, per_thread): the fewest blocks whose threads, each
+    handling per_thread consecutive elements, cover n (graded by the launch's arithmetic: they
+    cover n, and one block fewer would not); ValueError for a block outside 1..1024 threads or
+    per_thread below 1; per_thread defaults to 1."""
     sizes = [1, 2, 31, 32, 33, 255, 256, 257, 1000, 1023, 1024, 1025, 500_000, 10**8]
-    cases = [(n, t) for n in sizes for t in (1, 32, 100, 128, 256, 1024)]
-    refused = [1025, 2048, 0]
+    cases = [(n, t, p) for n in sizes for t in (1, 32, 100, 256, 1024) for p in (1, 2, 3, 8)]
+    refused = [(1025, 1), (2048, 1), (0, 1), (256, 0)]
     if hidden:
         r = random.Random()
-        cases = [(r.randint(1, 10**9), r.randint(1, MAX_THREADS)) for _ in range(200)]
-        cases += [(max(1, k * t + d), t) for t in (r.randint(1, MAX_THREADS),) for k in (1, r.randint(2, 10**6))
-                  for d in (-1, 0, 1)]
-        refused = [r.randint(MAX_THREADS + 1, 10**6), -r.randint(1, 100)]
-    for n, t in cases:
-        _config_case(fn, n, t)
-    for t in refused:
-        _config_refused(fn, t)
-    print(f"launch_config: {len(cases)} sizes covered exactly, {len(refused)} bad block sizes refused")
+        cases = [(r.randint(1, 10**9), r.randint(1, MAX_THREADS), r.randint(1, 16)) for _ in range(200)]
+        t, p = r.randint(1, MAX_THREADS), r.randint(2, 16)
+        cases += [(max(1, k * t * p + d), t, p) for k in (1, r.randint(2, 10**5)) for d in (-1, 0, 1)]
+        refused = [(r.randint(MAX_THREADS + 1, 10**6), 1), (-r.randint(1, 100), 1), (256, -r.randint(0, 5))]
+    for n, t, p in cases:
+        _config_case(fn, n, t, p)
+    for t, p in refused:
+        _config_refused(fn, t, p)
+    try:
+        default = fn(1000, 256)
+    except TypeError as e:
+        raise AssertionError(f"launch_config(1000, 256) raised TypeError ({e}): per_thread should default "
+                             f"to 1") from None
+    if default != fn(1000, 256, 1):
+        raise AssertionError(f"launch_config(1000, 256) returned {default!r}, not what per_thread=1 gives")
+    print(f"launch_config: {len(cases)} sizes covered exactly, {len(refused)} bad launches refused")
 
 
 # ---------------------------------------------------------------- the GPU figures
@@ -209,7 +280,7 @@ def record(sizes=(2**16, 2**20, 2**24, 2**26), dry: bool = False) -> dict:
         a = np.random.default_rng(0).random(n, dtype=np.float32)
         ones = np.ones(n, np.float32)
         da, db, dout = b.xp.asarray(a), b.xp.asarray(ones), b.xp.zeros(n, np.float32)
-        blocks, threads = launch_config(n, 256)
+        blocks, threads = kernels.grid_1d(n, 256), 256
         # Numba launches on CuPy arrays through __cuda_array_interface__; same stream (default).
         out["numba"].append(time_launch(lambda: numba_add(blocks, threads, (da, db, dout)), b.sync,
                                         repeats, warmup))

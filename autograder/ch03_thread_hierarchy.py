@@ -1,10 +1,13 @@
 """Chapter 3, the thread hierarchy: indices, launch configurations, grid-stride loops.
 
-Three layers, as elsewhere in the package: pure arithmetic (`global_index`, `owner`,
-`launch_config`, `element_map`), the picture (`thread_map`, which the page draws statically
-and the notebook's widget redraws), and the checks the exercise calls. The kernel checks are
-thin wrappers over `kernels.check_kernel`: they fix the chapter's launches (grids deliberately
-smaller than the data for the grid-stride loop) and add the hints these mistakes need.
+Three layers, as elsewhere in the package: pure arithmetic (`launch_config`, `element_map`),
+the picture (`thread_map`, which the page draws statically and the notebook's widget redraws),
+and the checks. The page's kernel, x = 2 * x + 1 in place, has its checks here
+(`check_guarded`, `check_grid_stride`); the exercise asks other cases (a thread named by block,
+warp and lane; a grid capped per multiprocessor; an in-place reverse, one thread per pair) and
+its checks compute what is expected from definitions, not from an answer kept here. The kernel
+checks are thin wrappers over `kernels.check_kernel`: they fix the launches (grids deliberately
+smaller than the data for the grid-stride loops) and add the hints these mistakes need.
 
 Known limitations: on a CPU the Numba kernels run in the simulator (about 0.5 ms per CUDA
 thread), so the kernel checks keep to a few hundred threads; the per-block limit the checks
@@ -29,7 +32,7 @@ FALLBACK = ("Numba kernels run in Numba's CUDA simulator and CUDA C kernels in a
 MAX_THREADS = kernels.MAX_THREADS_PER_BLOCK      # CUDA's limit per block, the same on every GPU since 2010
 WARP = 32                                   # threads that execute one instruction together
 
-# The reference kernels `record()` launches on a GPU (the page and the exercise write their own).
+# The reference kernel `record()` launches on a GPU (the page writes its own; the exercise asks others).
 SCALE_SHIFT_C = r'''
 extern "C" __global__ void scale_shift(float* x, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -41,16 +44,6 @@ extern "C" __global__ void scale_shift(float* x, int n) {
 
 
 # ---------------------------------------------------------------- the arithmetic
-def global_index(block_idx: int, block_dim: int, thread_idx: int) -> int:
-    """The element a thread handles first: blockIdx.x * blockDim.x + threadIdx.x."""
-    return block_idx * block_dim + thread_idx
-
-
-def owner(i: int, threads_per_block: int) -> tuple[int, int]:
-    """(blockIdx.x, threadIdx.x) of the thread whose global index is i: the inverse of the above."""
-    return i // threads_per_block, i % threads_per_block
-
-
 def launch_config(n: int, threads_per_block: int = 256) -> tuple[int, int]:
     """(blocks, threads): the fewest blocks of `threads_per_block` that cover n elements."""
     if not 1 <= threads_per_block <= MAX_THREADS:
@@ -149,57 +142,76 @@ def explorer(n: int = 60, blocks: int = 3, threads: int = 8, stride: bool = True
 
 
 # ---------------------------------------------------------------- the checks: indices
+# The exercise asks the page's ideas on other cases: a thread named by (block, warp, lane), a
+# grid capped at a few blocks per multiprocessor, an in-place reverse (one thread per pair of
+# elements) guarded and as a grid-stride loop. Expected values come from the definitions
+# (threadIdx.x = 32 * warp + lane, ceil and min, x[::-1]), not from an answer kept here.
 def _int(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise AssertionError(f"{what} should return an int, got {value!r}")
     return int(value)
 
 
-def check_indexing(global_index_fn, owner_fn, hidden=False):
-    """global_index and owner on fixed cases, or (hidden) on fresh random ones."""
-    cases = [(0, 256, 0), (0, 256, 255), (1, 256, 0), (3, 128, 5), (1953, 256, 31), (0, 1, 0),
-             (7, 1024, 1023), (488, 1024, 287)]
+def check_indexing(flat_index_fn, locate_fn, hidden=False):
+    """flat_index(block, warp, lane, block_dim) and its inverse locate(i, block_dim) on fixed
+    cases, or (hidden) fresh random ones; block sizes that are not a multiple of 32 among them
+    (warps are cut inside each block, so a lane is not i % 32 there)."""
+    cases = [(0, 256, 0), (0, 256, 255), (1, 256, 0), (3, 128, 37), (1953, 256, 31), (0, 1, 0),
+             (7, 1024, 1023), (488, 1024, 287), (1, 100, 99), (2, 100, 0), (5, 48, 40)]
     if hidden:
         r = random.Random()
         cases = [(r.randint(0, 10**6), d, r.randint(0, d - 1))
-                 for d in (r.choice([1, 32, 64, 96, 128, 256, 500, 512, 1024]) for _ in range(30))]
+                 for d in (r.choice([1, 32, 48, 64, 96, 100, 128, 200, 256, 500, 512, 1000, 1024]) for _ in range(30))]
     for b, d, t in cases:
-        got = _int(global_index_fn(b, d, t), f"global_index({b}, {d}, {t})")
-        assert got == global_index(b, d, t), \
-            f"global_index(block_idx={b}, block_dim={d}, thread_idx={t}): expected {global_index(b, d, t)}, got {got}"
-        i = global_index(b, d, t)
-        got = owner_fn(i, d)
-        if not (isinstance(got, (tuple, list)) and len(got) == 2):
-            raise AssertionError(f"owner({i}, {d}) should return a pair (block, thread), got {got!r}")
-        got = (_int(got[0], f"owner({i}, {d})[0]"), _int(got[1], f"owner({i}, {d})[1]"))
-        assert got == (b, t), f"owner(i={i}, threads_per_block={d}): expected (block {b}, thread {t}), got {got}"
+        w, lane = divmod(t, WARP)               # threadIdx.x = 32 * warp + lane, inside block b
+        i = b * d + t
+        got = _int(flat_index_fn(b, w, lane, d), f"flat_index({b}, {w}, {lane}, {d})")
+        assert got == i, (f"flat_index(block={b}, warp={w}, lane={lane}, block_dim={d}): expected {i}, got {got} "
+                          f"(thread {t} of block {b}: {b} blocks of {d} threads before it)")
+        got = locate_fn(i, d)
+        if not (isinstance(got, (tuple, list)) and len(got) == 3):
+            raise AssertionError(f"locate({i}, {d}) should return a triple (block, warp, lane), got {got!r}")
+        got = tuple(_int(v, f"locate({i}, {d})[{k}]") for k, v in enumerate(got))
+        if got != (b, w, lane):
+            hint = ""
+            if got[2] == i % WARP != lane:
+                hint = (f": warps are cut inside each block, so the lane counts from the block's first thread, "
+                        f"threadIdx.x = {t}, not from 0 of the grid")
+            raise AssertionError(f"locate(i={i}, block_dim={d}): expected (block {b}, warp {w}, lane {lane}), "
+                                 f"got {got}{hint}")
     print(f"indexing: {len(cases)} cases right")
 
 
-def check_launch_config(launch_config_fn, hidden=False):
-    """launch_config(n) -> (blocks, threads): legal, covering n, without a wasted block."""
-    sizes = [500_000, 1, 31, 32, 1024, 1025, 10**8]
+def check_grid_for(grid_for_fn, hidden=False):
+    """grid_for(n, sm_count) -> (blocks, threads) for a grid-stride kernel: threads a multiple of
+    32 and at most 1024; blocks the fewest that cover n, but at most 4 per multiprocessor."""
+    cases = [(n, s) for n in (1, 31, 1000, 40_000, 500_000, 10**8) for s in (1, 40, 80, 132)]
     if hidden:
         r = random.Random()
-        # an exact multiple of 1024 (so of every power-of-two block) catches one block too many
-        sizes = [500_000, 1024 * r.randint(1, 10**6)] + [r.randint(1, 10**9) for _ in range(19)]
-    notes = set()
-    for n in sizes:
-        got = launch_config_fn(n)
+        cases = [(r.randint(1, 10**9), r.randint(1, 200)) for _ in range(20)]
+        cases += [(r.randint(1, 5000), r.randint(40, 200)) for _ in range(10)]     # grids below the cap
+    for n, sms in cases:
+        what = f"grid_for({n}, {sms})"
+        got = grid_for_fn(n, sms)
         if not (isinstance(got, (tuple, list)) and len(got) == 2):
-            raise AssertionError(f"launch_config({n}) should return (blocks, threads), got {got!r}")
-        blocks, threads = (_int(v, f"launch_config({n})") for v in got)
-        kernels.validate_launch(blocks, threads, label=f"launch_config({n}) = ({blocks}, {threads})")
-        assert blocks * threads >= n, (
-            f"launch_config({n}) = ({blocks}, {threads}) gives {blocks * threads:,} threads for {n:,} "
-            f"elements: {n - blocks * threads:,} elements would never be written")
-        assert (blocks - 1) * threads < n, (
-            f"launch_config({n}) = ({blocks}, {threads}): {blocks - 1} blocks already cover {n:,} "
-            f"elements, the last block would be all idle threads; blocks = ceil(n / threads)")
+            raise AssertionError(f"{what} should return (blocks, threads), got {got!r}")
+        blocks, threads = (_int(v, what) for v in got)
+        kernels.validate_launch(blocks, threads, label=f"{what} = ({blocks}, {threads})")
         if threads % WARP:
-            notes.add(f"{threads} threads is not a multiple of the warp size {WARP}: the last warp of "
-                      f"every block runs partly empty")
-    print(f"launch configurations: {len(sizes)} sizes right" + "".join(f". Note: {t}" for t in notes))
+            raise AssertionError(f"{what} = ({blocks}, {threads}): {threads} threads is not a multiple of the warp "
+                                 f"size {WARP}, so the last warp of every block runs partly empty")
+        cap, need = 4 * sms, -(-n // threads)
+        if blocks > cap:
+            raise AssertionError(f"{what} = ({blocks}, {threads}): more than 4 blocks per multiprocessor "
+                                 f"({cap}); the grid-stride loop covers the rest of the {n:,} elements")
+        if blocks < min(need, cap):
+            raise AssertionError(f"{what} = ({blocks}, {threads}): {min(need, cap)} blocks expected"
+                                 + (f": {blocks} x {threads} threads leave multiprocessors idle while elements wait"
+                                    if need > blocks else ""))
+        if blocks > need:
+            raise AssertionError(f"{what} = ({blocks}, {threads}): {need} blocks already cover {n:,} elements; "
+                                 f"the others would be all idle threads")
+    print(f"grid sizes: {len(cases)} cases right")
 
 
 # ---------------------------------------------------------------- the checks: kernels
@@ -210,13 +222,17 @@ class _Case(kernels.Case):
     original: np.ndarray | None = None         # x before the launch, for the hints
 
 
+def _at(case: _Case, idx, got):
+    """The first wrong element, its value before and after the launch, and the grid's threads."""
+    first = int(np.ravel_multi_index(idx, got.shape))
+    return first, float(case.original[first]), float(got[idx]), case.launch.grid3[0] * case.launch.block3[0]
+
+
 def _stride_hint(case: _Case, idx, got) -> str:
     width = kernels.index_width_hint(case, idx, got)
     if width:
         return width
-    first = int(np.ravel_multi_index(idx, got.shape))
-    before, now = float(case.original[first]), float(got[idx])
-    total = case.launch.grid3[0] * case.launch.block3[0]
+    first, before, now, total = _at(case, idx, got)
     if now == before:
         text = f"x[{first}] still holds its input: no thread handled it"
         if first == total:
@@ -230,8 +246,8 @@ def _stride_hint(case: _Case, idx, got) -> str:
     return f"Elements 0..{first - 1} are right" if first and case.launch.blocks is None else ""
 
 
-def _scale_shift_cases(kernel, launches, rng):
-    """x = 2 * x + 1 in place for each (n, blocks, threads); x holds extreme values too. A launch
+def _inplace_cases(kernel, launches, rng, fn=lambda x: 2 * x + 1):
+    """x = fn(x) in place for each (n, blocks, threads); x holds extreme values too. A launch
     past 65,536 elements with one thread per element runs only its last two blocks on the CPU."""
     c_code = kernels.is_cuda_c(kernel)
     names = ["x"] + (["n"] if c_code else [])
@@ -242,7 +258,7 @@ def _scale_shift_cases(kernel, launches, rng):
         tail = kernels.tail(blocks) if n > kernels.WIDE_INDEX and blocks * threads >= n else None
         launch = kernels.Launch(blocks, threads, args, label=f"n={n}", blocks=tail)
         with np.errstate(over="ignore", invalid="ignore"):
-            want = 2 * x + 1
+            want = fn(x).copy()
         compared = {0: kernels.owned((n,), blocks, threads, tail)} if tail else {}
         cases.append(_Case(launch, {0: want}, names=names, original=x, compared=compared))
     return cases
@@ -267,11 +283,11 @@ def plan_guarded(hidden: bool = False, seed: int | None = None):
     return [(n, math.ceil(n / t), t) for n, t in plan]
 
 
-def _check(kernel, name, launches, seed, what, advice, verbose):
+def _check(kernel, name, launches, seed, what, advice, verbose, fn=lambda x: 2 * x + 1, hint=_stride_hint):
     rng = np.random.default_rng(seed)
-    return kernels.check_kernel(kernel, lambda size: _scale_shift_cases(kernel, launches, rng),
+    return kernels.check_kernel(kernel, lambda size: _inplace_cases(kernel, launches, rng, fn),
                                 check_name=f"{what} ({kernels.kernel_name(kernel, name)})", name=name,
-                                hint=_stride_hint, verbose=verbose, advice=advice, single_writer=True)
+                                hint=hint, verbose=verbose, advice=advice, single_writer=True)
 
 
 def check_guarded(kernel, name=None, hidden=False, verbose=True, seed=None):
@@ -308,6 +324,88 @@ def check_grid_stride(kernel, name=None, hidden=False, verbose=True, seed=None):
     """
     kernels.need_name(kernel, name, "check_grid_stride")
     return _check(kernel, name, plan_grid_stride(hidden, seed), seed, "grid-stride loop", _stride_advice, verbose)
+
+
+# ---------------------------------------------------------------- the checks: the exercise's kernels
+# The exercise's kernels reverse x in place, one thread per pair: x[i] <-> x[n - 1 - i] for
+# i < n // 2. A thread past the half swaps the pair of thread n - 1 - i back, so a guard or a
+# loop bound of n instead of n // 2 shows as two threads on one element, or as a wrong value.
+def _reverse_hint(case: _Case, idx, got) -> str:
+    width = kernels.index_width_hint(case, idx, got)
+    if width:
+        return width
+    first, before, now, total = _at(case, idx, got)
+    with np.errstate(over="ignore", invalid="ignore"):
+        page = np.allclose(got, 2 * case.original + 1, rtol=1e-4, atol=1e-5, equal_nan=True)
+    if page:
+        return (f"x[{first}] = 2 * x[{first}] + 1, as everywhere: that is the chapter's scale_shift. Here thread i "
+                f"swaps x[i] and x[n - 1 - i]")
+    if now == before or (math.isnan(now) and math.isnan(before)):
+        text = (f"x[{first}] still holds its input: its pair was never swapped, or swapped twice (a thread with "
+                f"i >= n // 2 swaps the pair of thread n - 1 - i back)")
+        if first == total:
+            text += (f". Pairs 0..{total - 1}, exactly one grid's worth ({case.launch.grid3[0]} x "
+                     f"{case.launch.block3[0]} threads), are right: each thread must loop over pairs, stepping by "
+                     f"the whole grid")
+        return text
+    return ""
+
+
+def _reverse_advice(case, err) -> str | None:
+    """Two threads on one element of a reverse: a thread past the half, or a loop's step."""
+    if _stride_advice(case, err) is None:
+        return None
+    return ("Two threads handled the same element. Thread i swaps x[i] with x[n - 1 - i], so only the threads "
+            "i < n // 2 may swap (a thread past the half swaps its partner's pair back): the guard, or the "
+            "loop's bound, is n // 2, and a loop steps by the whole grid (cuda.gridsize(1), blockDim.x * gridDim.x)")
+
+
+def plan_reverse(hidden: bool = False, seed: int | None = None):
+    """(n, blocks, threads) of check_reverse: blocks = ceil((n // 2) / threads), each with idle
+    threads past the half (so a guard of n, not n // 2, swaps pairs back); odd and even n."""
+    if not hidden:
+        plan = [(1, 64), (2, 64), (5, 64), (64, 64), (131, 64), (300, 32), (257, 32), (96, 32)]
+    else:
+        rng = np.random.default_rng(seed)
+        plan = [(n, t) for n, t in kernels.plan_1d(rng, (32, 64, 96, 128), large=False) if (n // 2) % t]
+        plan += [(1, int(rng.choice([32, 64]))), (2 * int(rng.integers(2, 200)) + 1, 32)]
+    return [(n, max(1, math.ceil(n // 2 / t)), t) for n, t in plan]
+
+
+def check_reverse(kernel, name=None, hidden=False, verbose=True, seed=None):
+    """x reversed in place, one thread per pair, blocks = ceil((n // 2) / threads).
+
+    Numba kernel(x); CUDA C kernel(float* x, int n). Known limitation: no case past 65,536
+    elements here (one thread per pair would be too many threads for the simulator).
+    """
+    kernels.need_name(kernel, name, "check_reverse", "reverse")
+    return _check(kernel, name, plan_reverse(hidden, seed), seed, "reverse", _reverse_advice, verbose,
+                  fn=lambda x: x[::-1], hint=_reverse_hint)
+
+
+def plan_reverse_stride(hidden: bool = False, seed: int | None = None):
+    """(n, blocks, threads) of check_reverse_stride: grids smaller than the pairs, one of a
+    single block, one grid larger than the pairs (the loop's bound must stop the threads past the
+    half), one of some thousand elements (long loops). Known limitation: no n past 65,536 (a loop
+    over that many pairs is too slow for the simulator; the page's check_grid_stride has one)."""
+    if not hidden:
+        return [(200, 1, 32), (601, 2, 32), (515, 3, 16), (15, 1, 32), (2001, 4, 64), (8_001, 2, 64)]
+    rng = np.random.default_rng(seed)
+    launches = [(int(rng.integers(80, 801)), 1, int(rng.choice([16, 32, 64])))]
+    for _ in range(3):
+        blocks, threads = int(rng.integers(2, 6)), int(rng.choice([8, 16, 32, 64]))
+        launches.append((int(rng.integers(2 * blocks * threads + 2, 8 * blocks * threads + 1)), blocks, threads))
+    launches.append((int(rng.integers(3, 30)), 1, 32))
+    launches.append((int(rng.integers(4000, 9001)), int(rng.integers(2, 4)), 64))      # long loops
+    return launches
+
+
+def check_reverse_stride(kernel, name=None, hidden=False, verbose=True, seed=None):
+    """x reversed in place through a grid-stride loop over the n // 2 pairs, on fixed grids
+    mostly smaller than the pairs. Numba kernel(x); CUDA C kernel(float* x, int n)."""
+    kernels.need_name(kernel, name, "check_reverse_stride", "reverse_stride")
+    return _check(kernel, name, plan_reverse_stride(hidden, seed), seed, "grid-stride reverse", _reverse_advice,
+                  verbose, fn=lambda x: x[::-1], hint=_reverse_hint)
 
 
 # ---------------------------------------------------------------- the GPU figures

@@ -38,6 +38,8 @@ SAME_SHAPE: dict[str, str] = {
     "ch04_2d_grids:transpose": "a 2-D kernel of one guarded line: cuda.grid(2) and the 2-D guard are "
                                "most of its tokens, as in the page's sigmoid_2d; the exercise is in "
                                "the rest (out[col, row], the guard on A's shape, not out's)",
+    "ch02_first_kernels:adjacent_diff": "a one-line elementwise kernel: the page's index and guard by need; "
+                                        "its case (n - 1 outputs, a neighbour's read) is not the page's",
 }
 
 

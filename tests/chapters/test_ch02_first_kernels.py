@@ -5,21 +5,67 @@ from numba import cuda
 
 from autograder import ch02_first_kernels as ch02, results
 from conftest import execute, release, scenario, solution, solved
-from scenarios.kernels.numba_kernels import vector_add, vector_add_first_block_only, vector_add_no_guard
 
 SLUG = "ch02_first_kernels"
 
 
 # ---------------------------------------------------------------- right and wrong answers
+# The exercise's kernels as a class writes them; its answers are in solutions/ only.
 @cuda.jit
-def scale_add(alpha, a, b, out):
+def adjacent_diff(a, out):
     i = cuda.grid(1)
     if i < out.size:
-        out[i] = alpha * a[i] + b[i]
+        out[i] = a[i + 1] - a[i]
 
 
 @cuda.jit
-def scale_add_ignores_alpha(alpha, a, b, out):
+def diff_guard_on_input(a, out):     # the page's guard on the input: thread n - 1 reads a[n]
+    i = cuda.grid(1)
+    if i < a.size:
+        out[i] = a[i + 1] - a[i]
+
+
+@cuda.jit
+def diff_backwards(a, out):
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = a[i] - a[i + 1]
+
+
+@cuda.jit
+def diff_first_block_only(a, out):
+    i = cuda.threadIdx.x
+    if i < out.size:
+        out[i] = a[i + 1] - a[i]
+
+
+@cuda.jit
+def shift(k, fill, a, out):
+    i = cuda.grid(1)
+    if i < out.size:
+        j = i - k
+        if 0 <= j < a.size:
+            out[i] = a[j]
+        else:
+            out[i] = fill
+
+
+@cuda.jit
+def shift_upper_guard_only(k, fill, a, out):     # a[-1] wraps to the end on a GPU, no error
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = a[i - k] if i - k < a.size else fill
+
+
+@cuda.jit
+def shift_no_fill(k, fill, a, out):
+    i = cuda.grid(1)
+    if i < out.size and 0 <= i - k < a.size:
+        out[i] = a[i - k]
+
+
+@cuda.jit
+def page_vector_add_renamed(a, b, out):     # the page's kernel pasted as the answer
     i = cuda.grid(1)
     if i < out.size:
         out[i] = a[i] + b[i]
@@ -32,78 +78,120 @@ def define(src, name):
     return ns[name]
 
 
-C_ADD = ch02.VECTOR_ADD_C
-C_ADD_NO_GUARD = define(scenario(SLUG, "c_no_guard")["c_add_answer"], "VECTOR_ADD_SRC")
-C_ADD_NO_SEMICOLON = define(scenario(SLUG, "c_no_semicolon")["c_add_answer"], "VECTOR_ADD_SRC")
-C_SCALE = """
-extern "C" __global__ void scale_add(float alpha, const float* a, const float* b, float* out, int n) {
+C_DIFF = """
+extern "C" __global__ void adjacent_diff(const float* a, float* out, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) out[i] = alpha * a[i] + b[i];
+    if (i < n - 1) out[i] = a[i + 1] - a[i];
 }
 """
-C_SCALE_SWAPPED = define(scenario(SLUG, "c_scale_swapped")["scale_answer"], "SCALE_ADD_SRC")
+C_DIFF_NO_GUARD = define(scenario(SLUG, "c_no_guard")["c_diff_answer"], "ADJACENT_DIFF_SRC")
+C_DIFF_GUARD_ON_INPUT = define(scenario(SLUG, "c_guard_on_input")["c_diff_answer"], "ADJACENT_DIFF_SRC")
+C_DIFF_NO_SEMICOLON = define(scenario(SLUG, "c_no_semicolon")["c_diff_answer"], "ADJACENT_DIFF_SRC")
+C_SHIFT = """
+extern "C" __global__ void shift(int k, float fill, const float* a, float* out, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = (i - k >= 0 && i - k < n) ? a[i - k] : fill;
+}
+"""
+C_SHIFT_WRONG_WAY = define(scenario(SLUG, "c_shift_wrong_way")["shift_answer"], "SHIFT_SRC")
+C_SHIFT_LOWER_GUARD_ONLY = C_SHIFT.replace("(i - k >= 0 && i - k < n)", "(i - k >= 0)")
+C_SHIFT_FLOAT_K = C_SHIFT.replace("int k,", "float k,").replace("int i = ", "int j = (int)k, i = ").replace("i - k", "i - j")
+PAGE_C = define(scenario(SLUG, "page_code_renamed")["c_diff_answer"], "ADJACENT_DIFF_SRC")
 
 
-def config_rounds_down(n, threads_per_block=256):
-    return n // threads_per_block, threads_per_block
+def launch_config(n, threads_per_block=256, per_thread=1):
+    if not 1 <= threads_per_block <= 1024 or per_thread < 1:
+        raise ValueError("no such launch")
+    return -(-n // (threads_per_block * per_thread)), threads_per_block
 
 
-def config_one_extra(n, threads_per_block=256):
-    if not 1 <= threads_per_block <= 1024:
-        raise ValueError("bad block")
-    return n // threads_per_block + 1, threads_per_block
+def config_rounds_down(n, threads_per_block=256, per_thread=1):
+    return n // (threads_per_block * per_thread), threads_per_block
 
 
-def config_allows_2048(n, threads_per_block=256):
+def config_one_extra(n, threads_per_block=256, per_thread=1):
+    launch_config(n, threads_per_block, per_thread)
+    return n // (threads_per_block * per_thread) + 1, threads_per_block
+
+
+def config_allows_2048(n, threads_per_block=256, per_thread=1):
+    return -(-n // (threads_per_block * per_thread)), threads_per_block
+
+
+def config_ignores_per_thread(n, threads_per_block=256, per_thread=1):   # the page's blocks_for
+    launch_config(n, threads_per_block)
     return (n + threads_per_block - 1) // threads_per_block, threads_per_block
 
 
-def config_floats(n, threads_per_block=256):
-    ch02.launch_config(n, threads_per_block)
-    return float(-(-n // threads_per_block)), threads_per_block
+def config_allows_no_element(n, threads_per_block=256, per_thread=1):
+    return launch_config(n, threads_per_block, max(per_thread, 1))
+
+
+def config_floats(n, threads_per_block=256, per_thread=1):
+    launch_config(n, threads_per_block, per_thread)
+    return float(-(-n // (threads_per_block * per_thread))), threads_per_block
+
+
+def config_no_default(n, threads_per_block, per_thread):
+    return launch_config(n, threads_per_block, per_thread)
 
 
 @pytest.mark.parametrize("hidden", [False, True])
-def test_reference_answers_pass(hidden):
-    ch02.check_vector_add(vector_add, hidden=hidden)
-    ch02.check_vector_add(C_ADD, name="vector_add", hidden=hidden)
-    ch02.check_scale_add(scale_add, hidden=hidden)
-    ch02.check_scale_add(C_SCALE, name="scale_add", hidden=hidden)
-    ch02.check_launch_config(ch02.launch_config, hidden=hidden)
+def test_right_answers_pass(hidden):
+    ch02.check_adjacent_diff(adjacent_diff, hidden=hidden)
+    ch02.check_adjacent_diff(C_DIFF, name="adjacent_diff", hidden=hidden)
+    ch02.check_shift(shift, hidden=hidden)
+    ch02.check_shift(C_SHIFT, name="shift", hidden=hidden)
+    ch02.check_launch_config(launch_config, hidden=hidden)
+
+
+def test_the_package_holds_no_answer():
+    assert not hasattr(ch02, "launch_config")          # issue 12: answers live in solutions/ only
 
 
 @pytest.mark.parametrize("kernel, name, message", [
-    (vector_add_no_guard, None, r"out-of-bounds read of a\[1\].*bounds guard"),
-    (C_ADD_NO_GUARD, "vector_add", r"AddressSanitizer.*out-of-bounds.*bounds guard"),
-    (vector_add_first_block_only, None, "every block works on the same elements"),
-    (C_ADD_NO_SEMICOLON, "vector_add", r"(?s)does not compile.*expected a \";\""),
-    (C_ADD, None, "needs its name"),
+    (diff_guard_on_input, None, r"out-of-bounds .*out has 1 elements, one fewer than a.*i < out.size"),
+    (C_DIFF_GUARD_ON_INPUT, "adjacent_diff", r"AddressSanitizer.*out-of-bounds read of a\[2\] \(a has 2 elements\)"),
+    (C_DIFF_NO_GUARD, "adjacent_diff", r"AddressSanitizer.*out-of-bounds.*bounds guard"),
+    (diff_backwards, None, r"looks like a\[i\] - a\[i \+ 1\]"),
+    (diff_first_block_only, None, "every block works on the same elements"),
+    (C_DIFF_NO_SEMICOLON, "adjacent_diff", r"(?s)does not compile.*expected a \";\""),
+    (page_vector_add_renamed, None, r"(?i)argument|takes|typing"),
+    (PAGE_C, "adjacent_diff", r"(?i)parameters|arguments"),
+    (C_DIFF, None, "needs its name"),
 ])
-def test_wrong_vector_adds_fail(kernel, name, message):
+def test_wrong_adjacent_diffs_fail(kernel, name, message):
     with pytest.raises(AssertionError, match=message):
-        ch02.check_vector_add(kernel, name=name)
+        ch02.check_adjacent_diff(kernel, name=name)
 
 
-def test_no_guard_fails_hidden_too():
+def test_guard_on_input_fails_hidden_too():
     with pytest.raises(AssertionError, match="out-of-bounds"):
-        ch02.check_vector_add(C_ADD_NO_GUARD, name="vector_add", hidden=True)
+        ch02.check_adjacent_diff(C_DIFF_GUARD_ON_INPUT, name="adjacent_diff", hidden=True)
 
 
 @pytest.mark.parametrize("kernel, name, message", [
-    (scale_add_ignores_alpha, None, "is alpha used"),
-    (C_SCALE_SWAPPED, "scale_add", "alpha scales a, not b"),
+    (shift_upper_guard_only, None, r"out-of-bounds read of a\[-\d+\].*test both bounds"),
+    (shift_no_fill, None, r"never written: write fill there"),
+    (C_SHIFT_WRONG_WAY, "shift", r"looks like a\[i \+ k\].*out\[i\] = a\[i - k\]"),
+    (C_SHIFT_LOWER_GUARD_ONLY, "shift", r"AddressSanitizer.*out-of-bounds read of a\[\d+\] \(a has \d+ elements\)"),
+    (C_SHIFT_FLOAT_K, "shift", r"`float k` receives np.int32"),
 ])
-def test_wrong_scale_adds_fail(kernel, name, message):
-    with pytest.raises(AssertionError, match=message):
-        ch02.check_scale_add(kernel, name=name)
+def test_wrong_shifts_fail(kernel, name, message):
+    for hidden in (False, True):
+        with pytest.raises(AssertionError, match=message):
+            ch02.check_shift(kernel, name=name, hidden=hidden)
 
 
 @pytest.mark.parametrize("fn, message", [
-    (config_rounds_down, r"launch_config\(1, 32\): expected \(1, 32\), got \(0, 32\).*element 0 gets "
-                        r"no thread \(the tail is missed"),
-    (config_one_extra, r"launch_config\(1, 1\).*fewest blocks"),
-    (config_allows_2048, r"launch_config\(1000, 1025\) returned.*at most 1024"),
+    (config_rounds_down, r"launch_config\(1, 1, 2\): got \(0, 1\).*cover only 0, so elements 0..0 get no thread "
+                         r"\(the tail is missed"),
+    (config_one_extra, r"launch_config\(1, 1, 1\).*fewest blocks"),
+    (config_allows_2048, r"launch_config\(1000, 1025, 1\) returned.*at most 1024"),
+    (config_ignores_per_thread, r"launch_config\(1, 1, 2\): got \(1, 1\)|each thread handles \d+ elements"),
+    (config_allows_no_element, r"launch_config\(1000, 256, 0\) returned.*at least one element"),
     (config_floats, "tuple of two ints"),
+    (config_no_default, "per_thread should default to 1"),
 ])
 def test_wrong_launch_configs_fail(fn, message):
     for hidden in (False, True):
@@ -112,18 +200,10 @@ def test_wrong_launch_configs_fail(fn, message):
 
 
 def test_hidden_config_cases_cover_the_edges():
-    # A config that is wrong only when n is an exact multiple of the block is caught by the
-    # hidden cases too: they include k * t - 1, k * t and k * t + 1 for a fresh t.
-    with pytest.raises(AssertionError, match="fewest blocks"):
+    # A config that is wrong only when n is an exact multiple of a block's span is caught by the
+    # hidden cases too: they include k * t * p - 1, k * t * p and k * t * p + 1 for a fresh t, p.
+    with pytest.raises(AssertionError, match="fewest blocks|each thread handles"):
         ch02.check_launch_config(config_one_extra, hidden=True)
-
-
-def test_launch_config_reference():
-    assert ch02.launch_config(500_000, 1024) == (489, 1024)    # 488 * 1024 = 499,712 < 500,000
-    assert ch02.launch_config(256, 256) == (1, 256)
-    assert ch02.launch_config(257, 256) == (2, 256)
-    with pytest.raises(ValueError):
-        ch02.launch_config(10, 2048)
 
 
 def test_timing_table_without_and_with_figures():
@@ -171,7 +251,7 @@ def test_solution_runs_top_to_bottom():
     nb = execute(solution(SLUG))
     out = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "launch_config: 206 sizes covered exactly" in out          # the hidden tests ran too
-    assert out.count("scale and add (scale_add): passed") == 4
+    assert out.count("shift (shift): passed") == 4 and out.count("adjacent difference (adjacent_diff): passed") == 4
     assert "all right: True" in out
 
 
@@ -184,6 +264,8 @@ def test_autograde_round_trip(course):
         "submitted-numba-no-guard-rounds-down": solved(SLUG, **scenario(SLUG, "numba_no_guard_rounds_down")),
         # CUDA C kernel that repeats the first block's elements (3), 2048 threads accepted (2)
         "submitted-c-first-block-only-2048": solved(SLUG, **scenario(SLUG, "c_first_block_only_2048")),
+        # the page's vector add and blocks_for pasted as every answer, renamed: none solves its case
+        "submitted-page-code-renamed": solved(SLUG, **scenario(SLUG, "page_code_renamed")),
     }
     scores = c.grade(submissions)
     assert scores == {
@@ -191,4 +273,5 @@ def test_autograde_round_trip(course):
         "submitted-unchanged": 0,
         "submitted-numba-no-guard-rounds-down": 5,
         "submitted-c-first-block-only-2048": 5,
+        "submitted-page-code-renamed": 0,
     }, "\n".join(f"{s}: {c.output(s)[-2500:]}" for s in scores)     # a check's time is load-sensitive

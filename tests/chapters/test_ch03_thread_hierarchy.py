@@ -45,6 +45,73 @@ extern "C" __global__ void scale_shift_stride(float* x, int n) {
 }"""
 
 
+# ---------------------------------------------------------------- the exercise's answers, right and wrong
+# As a class writes them; the answers live in solutions/ only.
+def flat_index(block, warp, lane, block_dim):
+    return block * block_dim + 32 * warp + lane
+
+
+def locate(i, block_dim):
+    block, thread = divmod(i, block_dim)
+    return (block, *divmod(thread, 32))
+
+
+def grid_for(n, sm_count):
+    return min(-(-n // 512), 4 * sm_count), 512
+
+
+@cuda.jit
+def reverse(x):
+    i = cuda.grid(1)
+    if i < x.size // 2:
+        j = x.size - 1 - i
+        x[i], x[j] = x[j], x[i]
+
+
+@cuda.jit
+def reverse_guard_n(x):       # the page's guard: threads past the half swap pairs back
+    i = cuda.grid(1)
+    if i < x.size:
+        j = x.size - 1 - i
+        x[i], x[j] = x[j], x[i]
+
+
+@cuda.jit
+def reverse_no_guard(x):
+    i = cuda.grid(1)
+    j = x.size - 1 - i
+    x[i], x[j] = x[j], x[i]
+
+
+@cuda.jit
+def reverse_stride(x):
+    n = x.size
+    for i in range(cuda.grid(1), n // 2, cuda.gridsize(1)):
+        x[i], x[n - 1 - i] = x[n - 1 - i], x[i]
+
+
+@cuda.jit
+def reverse_stride_bound_n(x):
+    n = x.size
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        x[i], x[n - 1 - i] = x[n - 1 - i], x[i]
+
+
+@cuda.jit
+def reverse_no_stride(x):     # one grid's worth of pairs only
+    i = cuda.grid(1)
+    if i < x.size // 2:
+        x[i], x[x.size - 1 - i] = x[x.size - 1 - i], x[i]
+
+
+REVERSE_C = r"""
+extern "C" __global__ void reverse_stride(float* x, int n) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n / 2; i += blockDim.x * gridDim.x) {
+        float t = x[i]; x[i] = x[n - 1 - i]; x[n - 1 - i] = t;
+    }
+}"""
+
+
 def define(src, name):
     """What an answer cell defines as `name` (a CUDA C kernel's source text, say)."""
     ns = {}
@@ -52,62 +119,100 @@ def define(src, name):
     return ns[name]
 
 
-NO_STRIDE_C = define(scenario(SLUG, "c_no_stride")["stride_c_answer"], "STRIDE_SRC")
-BLOCK_STRIDE_C = define(scenario(SLUG, "c_block_stride")["stride_c_answer"], "STRIDE_SRC")
-NO_GUARD_C = define(scenario(SLUG, "c_no_guard")["stride_c_answer"], "STRIDE_SRC")
-
-
-# ---------------------------------------------------------------- the arithmetic and its checks
-def test_indices_by_hand():
-    assert ch03.global_index(488, 1024, 287) == 500_000 - 1      # 488 * 1024 + 287
-    assert ch03.owner(499_999, 1024) == (488, 287)
-    assert ch03.launch_config(500_000, 256) == (1954, 256)      # ceil(500000 / 256)
-    assert ch03.launch_config(500_000, 1024) == (489, 1024)     # 489 * 1024 = 500,736 >= 500,000
+NO_STRIDE_C = define(scenario(SLUG, "c_no_stride")["reverse_c_answer"], "STRIDE_SRC")
+BLOCK_STRIDE_C = define(scenario(SLUG, "c_block_stride")["reverse_c_answer"], "STRIDE_SRC")
+NO_GUARD_C = define(scenario(SLUG, "c_no_guard")["reverse_c_answer"], "STRIDE_SRC")
+PAGE_C = define(scenario(SLUG, "page_code_renamed")["reverse_c_answer"], "STRIDE_SRC")
 
 
 @pytest.mark.parametrize("hidden", [False, True])
-def test_reference_answers_pass(hidden):
-    ch03.check_indexing(ch03.global_index, ch03.owner, hidden=hidden)
-    ch03.check_launch_config(ch03.launch_config, hidden=hidden)
+def test_right_answers_pass(hidden):
+    ch03.check_indexing(flat_index, locate, hidden=hidden)
+    ch03.check_grid_for(grid_for, hidden=hidden)
 
 
-@pytest.mark.parametrize("glob, own, message", [
-    (lambda b, d, t: b * d + t + 1, ch03.owner, r"global_index\(block_idx=0, block_dim=256, thread_idx=0\): expected 0, got 1"),
-    (lambda b, d, t: t * d + b, ch03.owner, "expected"),                            # swapped roles
-    (ch03.global_index, lambda i, d: (i % d, i // d), r"owner\(i=255, threads_per_block=256\)"),
-    (ch03.global_index, lambda i, d: i // d, "should return a pair"),
-    (lambda b, d, t: float(b * d + t), ch03.owner, "should return an int"),
+def test_the_package_holds_no_answer():
+    assert not any(hasattr(ch03, f) for f in ("global_index", "owner", "flat_index", "locate", "grid_for"))
+
+
+@pytest.mark.parametrize("flat, loc, message", [
+    (lambda b, w, l, d: b * d + 32 * w + l + 1, locate, r"flat_index\(block=0, warp=0, lane=0, block_dim=256\): "
+                                                         r"expected 0, got 1"),
+    (lambda b, w, l, d: b * d + w + 32 * l, locate, "expected"),                    # warp and lane swapped
+    (flat_index, lambda i, d: (i // d, (i % d) // 32, i % 32), r"locate\(i=199, block_dim=100\).*warps are cut "
+                                                                r"inside each block"),
+    (flat_index, lambda i, d: (i // d, i % d), "should return a triple"),
+    (lambda b, w, l, d: float(b * d + 32 * w + l), locate, "should return an int"),
+    (lambda b, d, t: b * d + t, lambda i, d: (i // d, i % d), "TypeError|positional"),   # the old exercise's answers
 ])
-def test_wrong_indexing_fails(glob, own, message):
+def test_wrong_indexing_fails(flat, loc, message):
     for hidden in (False, True):
-        with pytest.raises(AssertionError, match=message if not hidden else "expected|pair|int"):
-            ch03.check_indexing(glob, own, hidden=hidden)
+        with pytest.raises((AssertionError, TypeError), match=message if not hidden else "expected|triple|int|arg"):
+            ch03.check_indexing(flat, loc, hidden=hidden)
 
 
 @pytest.mark.parametrize("config, message", [
-    (lambda n: ((n + 2047) // 2048, 2048), "at most 1024 threads.*2048 threads per block"),
-    (lambda n: (1, n), "at most 1024 threads.*500000 threads per block"),          # one block of all
-    (lambda n: (n // 256, 256), "would never be written"),                         # floor, not ceiling
-    (lambda n: (n // 256 + 1, 256), "all idle threads"),                            # one block too many
-    (lambda n: 256, r"should return \(blocks, threads\)"),
+    (lambda n, s: (min((n + 2047) // 2048, 4 * s), 2048), "at most 1024 threads.*2048 threads per block"),
+    (lambda n, s: (min(-(-n // 100), 4 * s), 100), "not a multiple of the warp size"),
+    (lambda n, s: (-(-n // 256), 256), "more than 4 blocks per multiprocessor"),       # the page's launch_config
+    (lambda n, s: (min(n // 256, 4 * s), 256), "blocks expected|at least 1"),         # floor, not ceiling
+    (lambda n, s: (4 * s, 256), "already cover"),                                       # the cap always
+    (lambda n, s: (s, 256), "leave multiprocessors idle|already cover"),                              # one block per SM
+    (lambda n, s: 256, r"should return \(blocks, threads\)"),
 ])
-def test_wrong_launch_configs_fail(config, message):
+def test_wrong_grids_fail(config, message):
     for hidden in (False, True):
         with pytest.raises(AssertionError, match=message):
-            ch03.check_launch_config(config, hidden=hidden)
+            ch03.check_grid_for(config, hidden=hidden)
 
 
-def test_launch_config_notes_a_partial_warp(capsys):
-    ch03.check_launch_config(lambda n: ((n + 999) // 1000, 1000))
-    assert "not a multiple of the warp size 32" in capsys.readouterr().out
+def test_page_launch_config_is_not_the_answer():
+    with pytest.raises(AssertionError, match="more than 4 blocks per multiprocessor"):
+        ch03.check_grid_for(lambda n, s: ch03.launch_config(n, 256))
 
 
 # ---------------------------------------------------------------- the kernels
 @pytest.mark.parametrize("kernel, name, message", [
+    (reverse_guard_n, None, r"(?s)(race|double write|two threads).*only the threads i < n // 2 may swap"),
+    (reverse_no_guard, None, r"out-of-bounds|race on x"),
+    (stride_ok, None, r"x\[\d+\] = 2 \* x\[\d+\] \+ 1, as everywhere: that is the chapter's scale_shift"),
+])
+def test_wrong_reverses_fail(kernel, name, message):
+    for hidden in (False, True):
+        with pytest.raises(kernels.KernelError, match=message):
+            ch03.check_reverse(kernel, name=name, hidden=hidden)
+
+
+@pytest.mark.parametrize("kernel, name, message", [
+    (reverse_no_stride, None, r"first wrong element x\[32\].*exactly one grid's worth"),
+    (reverse_stride_bound_n, None, r"(?s)(race|double write|two threads).*loop's bound, is n // 2"),
+    (NO_STRIDE_C, "reverse_stride", r"first wrong element x\[32\].*exactly one grid's worth"),
+    (BLOCK_STRIDE_C, "reverse_stride", r"(?s)(race|two threads|still holds its input)"),
+    (NO_GUARD_C, "reverse_stride", r"out-of-bounds"),
+    (PAGE_C, "reverse_stride", r"that is the chapter's scale_shift"),
+    (REVERSE_C, None, "needs its name"),
+])
+def test_wrong_grid_stride_reverses_fail(kernel, name, message):
+    with pytest.raises((kernels.KernelError, AssertionError), match=message):
+        ch03.check_reverse_stride(kernel, name=name)
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_right_kernels_pass(hidden):
+    ch03.check_reverse(reverse, hidden=hidden)
+    ch03.check_reverse_stride(reverse_stride, hidden=hidden)
+    ch03.check_reverse_stride(REVERSE_C, name="reverse_stride", hidden=hidden)
+
+
+# ---------------------------------------------------------------- the page's kernel and its checks
+def test_page_launch_config_by_hand():
+    assert ch03.launch_config(500_000, 256) == (1954, 256)      # ceil(500000 / 256)
+    assert ch03.launch_config(500_000, 1024) == (489, 1024)     # 489 * 1024 = 500,736 >= 500,000
+
+
+@pytest.mark.parametrize("kernel, name, message", [
     (no_stride, None, r"first wrong element x\[32\].*still holds its input.*exactly one grid's worth"),
     (block_stride, None, r"race on x\[32\]"),            # the simulator sees block 1 read block 0's write
-    (NO_STRIDE_C, "scale_shift_stride", r"first wrong element x\[32\].*exactly one grid's worth"),
-    (BLOCK_STRIDE_C, "scale_shift_stride", r"x\[32\] was updated twice"),
 ])
 def test_wrong_grid_stride_loops_fail(kernel, name, message):
     with pytest.raises(kernels.KernelError, match=message):
@@ -117,8 +222,6 @@ def test_wrong_grid_stride_loops_fail(kernel, name, message):
 def test_missing_guard_fails_with_the_index():
     with pytest.raises(kernels.OutOfBoundsError, match=r"out-of-bounds read of x\[1\].*add a bounds guard"):
         ch03.check_guarded(no_guard)
-    with pytest.raises(kernels.OutOfBoundsError, match="out-of-bounds.*bounds guard"):
-        ch03.check_guarded(NO_GUARD_C, name="scale_shift_stride", hidden=True)
 
 
 def test_right_c_kernel_passes_and_needs_its_name():
@@ -156,8 +259,8 @@ def test_solution_runs_top_to_bottom():
     nb = execute(solution(SLUG))
     out = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "indexing: 30 cases right" in out                       # the hidden tests ran too
-    assert out.count("grid-stride loop (scale_shift_stride): passed") == 4
-    assert "500,000 elements: (1954, 256)" in out
+    assert out.count("grid-stride reverse (reverse_stride): passed") == 4
+    assert "500,000 elements on 40 multiprocessors: (160, 256)" in out
 
 
 def test_autograde_round_trip(course):
@@ -166,9 +269,12 @@ def test_autograde_round_trip(course):
     c.submit("submitted-solution", solved(SLUG))
     c.submit("submitted-unchanged", release(SLUG))
     c.submit("submitted-2048-no-guard-no-stride-block-stride", wrong)
+    # the page's kernels and launch_config pasted as the answers, renamed: none solves its case
+    c.submit("submitted-page-code-renamed", solved(SLUG, **scenario(SLUG, "page_code_renamed")))
     c.autograde()
     assert c.scores() == {
         "submitted-solution": 10,
         "submitted-unchanged": 0,
         "submitted-2048-no-guard-no-stride-block-stride": 2,   # only the indices are right
+        "submitted-page-code-renamed": 0,
     }

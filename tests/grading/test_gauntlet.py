@@ -86,7 +86,7 @@ def test_one_batch_of_hostile_submissions_grades_fairly(tmp_path):
     assert _digest(package) == before                           # the course's code is as it was
     with sqlite3.connect(tmp_path / "gradebook.db") as db:      # only nbgrader wrote grades
         assert db.execute("select count(*) from grade where manual_score is not null").fetchone() == (0,)
-    out = course.output("kernel_includes_solutions", "c_add_check", notebook="ch02_first_kernels")
+    out = course.output("kernel_includes_solutions", "c_diff_check", notebook="ch02_first_kernels")
     # nothing of the file leaked (its path may be quoted back: it is the student's own #include)
     assert not [m for m in ("HIDDEN TESTS", "BEGIN SOLUTION", "cell_type", '"nbgrader"') if m in out], out[-2000:]
     assert "not found" in out or "cannot open" in out or "No such file" in out, out[-2000:]

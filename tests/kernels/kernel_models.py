@@ -31,15 +31,14 @@ def cases(check: str, lang: str, hidden: bool, seed: int | None):
     mark = C_MARK if c else (lambda: None)
     rng = np.random.default_rng(seed)
     name = check.split(".")[-1]
-    if name == "check_vector_add":
-        return kernels.vector_cases(ch02.plan_vector_add(hidden, seed), ("a", "b", "out", "n") if c else ("a", "b", "out"),
-                                    rng)
-    if name == "check_scale_add":
-        return ch02._scale_add_cases(mark, ch02.plan_scale_add(hidden, seed), rng)
+    if name == "check_adjacent_diff":
+        return ch02._diff_cases(mark, ch02.plan_adjacent_diff(hidden, seed), rng)
+    if name == "check_shift":
+        return ch02._shift_cases(mark, ch02.plan_shift(hidden, seed), rng)
     if name == "check_guarded":
-        return ch03._scale_shift_cases(mark, ch03.plan_guarded(hidden, seed), rng)
+        return ch03._inplace_cases(mark, ch03.plan_guarded(hidden, seed), rng)
     if name == "check_grid_stride":
-        return ch03._scale_shift_cases(mark, ch03.plan_grid_stride(hidden, seed), rng)
+        return ch03._inplace_cases(mark, ch03.plan_grid_stride(hidden, seed), rng)
     if name == "check_matrix_add":
         args = ("A", "B", "out", "rows", "cols") if c else ("A", "B", "out")
         return kernels.matrix_cases(ch04.plan_matrix(hidden, seed, c), args, rng)

@@ -11,5 +11,5 @@ def test_benchmark_runs_and_prints_cold_and_warm_times():
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "cold s" in out and "warm s" in out
-    assert "ch02     numba_add_check        visible" in out and "ch02     numba_add_check        hidden" in out
+    assert "ch02     numba_diff_check       visible" in out and "ch02     numba_diff_check       hidden" in out
     assert "ch02_first_kernels" in out.split("chapter")[-1]

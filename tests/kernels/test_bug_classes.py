@@ -38,8 +38,6 @@ def run_check(bug: Bug, lang: str, hidden: bool, seed: int):
         return check(layer_numpy, kernel, hidden=hidden, seed=seed, verbose=False)
     if check.__name__ == "check_tiled_numba":
         return check(kernel, hidden=hidden, seed=seed, verbose=False)
-    if check.__name__ in ("check_vector_add", "check_scale_add"):
-        return check(kernel, name=bug.c_name if lang == "c" else None, hidden=hidden, seed=seed)
     return check(kernel, name=bug.c_name if lang == "c" else None, hidden=hidden, seed=seed, verbose=False)
 
 
@@ -58,7 +56,7 @@ def test_wrong_kernel_fails_visible_and_hidden(bug, lang, capsys):
 SWEEPS = sorted({(b.numba_check if lang == "numba" and b.numba_check else b.check, lang)
                  for b, lang in PAIRS if b.map or b.values})
 RIGHT_MAP = {  # a right kernel's model for each kind of check: it must pass every draw
-    "check_vector_add": lambda t: (t.bx * t.BX + t.tx, t.bx * t.BX + t.tx < t.n),
+    "check_elementwise": lambda t: (t.bx * t.BX + t.tx, t.bx * t.BX + t.tx < t.n),
     "check_grid_stride": lambda t: _loop(t, t.bx * t.BX + t.tx, t.BX * t.GX),
 }
 
@@ -68,8 +66,8 @@ def test_every_bug_class_fails_on_every_hidden_draw(check, lang):
     bugs = [b for b, l in PAIRS if l == lang and (b.map or b.values)
             and (b.numba_check if lang == "numba" and b.numba_check else b.check) == check]
     name = check.split(".")[-1]
-    right = RIGHT_MAP.get(name) or (RIGHT_MAP["check_vector_add"] if name in ("check_scale_add", "check_guarded",
-                                                                              "check_layer") else None)
+    right = RIGHT_MAP.get(name) or (RIGHT_MAP["check_elementwise"] if name in ("check_adjacent_diff", "check_shift",
+                                                                               "check_guarded", "check_layer") else None)
     right_map = right or (lambda t: (RIGHT_RC(t), (RIGHT_RC(t)[0] < t.R) & (RIGHT_RC(t)[1] < t.C)))
     good = Bug("right", check, "", "", "", AssertionError, "", map=right_map)
     for seed in [None] + list(range(SEEDS)):
@@ -81,13 +79,15 @@ def test_every_bug_class_fails_on_every_hidden_draw(check, lang):
 
 # ---------------------------------------------------------------- right kernels written other ways pass
 CORRECT = [
-    ("ch02_first_kernels.check_vector_add", None, "@cuda.jit\ndef add(a, b, out):\n"
-     "    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):\n        out[i] = a[i] + b[i]\n"),
-    ("ch02_first_kernels.check_vector_add", "vector_add",
-     'extern "C" __global__ void vector_add(const float* __restrict__ a, const float* __restrict__ b,\n'
-     '                                      float* __restrict__ out, int n) {\n'
-     '    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)\n'
-     '        out[i] = __ldg(&a[i]) + __ldg(&b[i]);\n}'),
+    ("ch02_first_kernels.check_adjacent_diff", None, "@cuda.jit\ndef diff(a, out):\n"
+     "    for i in range(cuda.grid(1), a.size - 1, cuda.gridsize(1)):\n        out[i] = a[i + 1] - a[i]\n"),
+    ("ch02_first_kernels.check_adjacent_diff", "adjacent_diff",
+     'extern "C" __global__ void adjacent_diff(const float* __restrict__ a, float* __restrict__ out, int n) {\n'
+     '    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i + 1 < n; i += blockDim.x * gridDim.x)\n'
+     '        out[i] = __ldg(&a[i + 1]) - __ldg(&a[i]);\n}'),
+    ("ch02_first_kernels.check_shift", None, "@cuda.jit\ndef sh(k, fill, a, out):\n    i = cuda.grid(1)\n"
+     "    if i >= out.size:\n        return\n    v = fill\n    if i >= k and i - k < a.size:\n        v = a[i - k]\n"
+     "    out[i] = v\n"),
     ("ch04_2d_grids.check_matrix_add", "matrix_add",
      'extern "C" __global__ void matrix_add(const float* A, const float* B, float* out, int rows, int cols) {\n'
      '    for (int r = blockIdx.y * blockDim.y + threadIdx.y; r < rows; r += blockDim.y * gridDim.y)\n'
@@ -141,7 +141,4 @@ def test_right_kernels_written_other_ways_pass(check, name, kernel):
     mod, fn = check.split(".")
     check_fn = getattr(importlib.import_module(f"autograder.{mod}"), fn)
     for hidden in (False, True):
-        if fn == "check_vector_add":
-            check_fn(kernel, name=name, hidden=hidden, seed=7)
-        else:
-            check_fn(kernel, name=name, hidden=hidden, seed=7, verbose=False)
+        check_fn(kernel, name=name, hidden=hidden, seed=7, verbose=False)

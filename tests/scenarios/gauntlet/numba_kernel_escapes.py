@@ -3,7 +3,7 @@
 # score: 0
 # A Numba kernel whose module-level code (run where the simulator defines it) tries to write into
 # the course and start a background process.
-# %% numba_add_answer
+# %% numba_diff_answer
 from numba import cuda
 import os, subprocess, sys
 try:
@@ -14,5 +14,5 @@ subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_ne
 
 
 @cuda.jit
-def vector_add(a, b, out):
+def adjacent_diff(a, out):
     pass

@@ -35,7 +35,8 @@ def nb(body: str, params: str, name: str = "kernel") -> str:
     return f"@cuda.jit\ndef {name}({params}):\n" + "".join(f"    {line}\n" for line in body.strip().splitlines())
 
 
-VEC_C = 'extern "C" __global__ void vector_add(const float* a, const float* b, float* out, int n) {{\n{}\n}}'
+DIFF_C = 'extern "C" __global__ void adjacent_diff(const float* a, float* out, int n) {{\n{}\n}}'
+SHIFT_C = 'extern "C" __global__ void shift(int k, float fill, const float* a, float* out, int n) {{\n{}\n}}'
 MAT_C = ('extern "C" __global__ void matrix_add(const float* A, const float* B, float* out, int rows, int cols) {{\n'
          '{}\n}}')
 MM_C = ('extern "C" __global__ void matmul_naive(const float* A, const float* B, float* C, int M, int K, int N) {{\n'
@@ -135,43 +136,80 @@ MATRIX_MESSAGES = {"swapped": "rows and columns swapped", "row_blockdim_x": "com
                    "col_blockdim_y": "computed with blockDim.y", "no_block_index": "block \\(0, 0\\)|every block"}
 BUGS: list[Bug] = []
 
-# ---------------------------------------------------------------- ch02: vector add, scale add
+# ---------------------------------------------------------------- ch02: adjacent difference, shift
+def _shift_values(direction, lower=True, upper=True):
+    """What a shift kernel leaves: out[i] = a[i - direction * k] where its guards let it read,
+    fill elsewhere; "oob" where it reads outside a (CUDA C under ASan; the simulator too)."""
+    def values(case, lang):
+        k, fill, a = int(case.launch.args[0]), case.launch.args[1], case.launch.args[2]
+        n = a.size
+        j = np.arange(n) - direction * k
+        reads = (j >= 0 if lower else True) & (j < n if upper else True)
+        if (reads & ((j < 0) | (j >= n))).any():
+            return "oob"
+        return np.where(reads, a[np.clip(j, 0, max(n - 1, 0))], fill)
+    return values
+
+
 BUGS += [
-    Bug("vector_add/no_guard", "ch02_first_kernels.check_vector_add",
-        nb("i = cuda.grid(1)\nout[i] = a[i] + b[i]", "a, b, out"),
-        VEC_C.format("    int i = blockIdx.x * blockDim.x + threadIdx.x;\n    out[i] = a[i] + b[i];"), "vector_add",
-        kernels.OutOfBoundsError, "out-of-bounds .*bounds guard",
+    Bug("adjacent_diff/no_guard", "ch02_first_kernels.check_adjacent_diff",
+        nb("i = cuda.grid(1)\nout[i] = a[i + 1] - a[i]", "a, out"),
+        DIFF_C.format("    int i = blockIdx.x * blockDim.x + threadIdx.x;\n    out[i] = a[i + 1] - a[i];"), "adjacent_diff",
+        kernels.OutOfBoundsError, "out-of-bounds .*(bounds guard|guard with the number of outputs)",
         map=lambda t: (t.bx * t.BX + t.tx, True)),
-    Bug("vector_add/first_block_only", "ch02_first_kernels.check_vector_add",
-        nb("i = cuda.threadIdx.x\nif i < out.size:\n    out[i] = a[i] + b[i]", "a, b, out"),
-        VEC_C.format("    int i = threadIdx.x;\n    if (i < n) out[i] = a[i] + b[i];"), "vector_add",
+    Bug("adjacent_diff/guard_on_input", "ch02_first_kernels.check_adjacent_diff",
+        nb("i = cuda.grid(1)\nif i < a.size:\n    out[i] = a[i + 1] - a[i]", "a, out"),
+        DIFF_C.format("    int i = blockIdx.x * blockDim.x + threadIdx.x;\n    if (i < n) out[i] = a[i + 1] - a[i];"),
+        "adjacent_diff", kernels.OutOfBoundsError, r"out-of-bounds .*of a\[\d+\]|out-of-bounds .*of out\[\d+\]",
+        map=lambda t: (t.bx * t.BX + t.tx, t.bx * t.BX + t.tx < t.n + 1)),
+    Bug("adjacent_diff/first_block_only", "ch02_first_kernels.check_adjacent_diff",
+        nb("i = cuda.threadIdx.x\nif i < out.size:\n    out[i] = a[i + 1] - a[i]", "a, out"),
+        DIFF_C.format("    int i = threadIdx.x;\n    if (i < n - 1) out[i] = a[i + 1] - a[i];"), "adjacent_diff",
         kernels.KernelError, "every block works on the same elements|one block",
         map=lambda t: (t.tx, t.tx < t.n)),
-    Bug("vector_add/block_size_hard_coded", "ch02_first_kernels.check_vector_add",
-        nb("i = cuda.blockIdx.x * 128 + cuda.threadIdx.x\nif i < out.size:\n    out[i] = a[i] + b[i]", "a, b, out"),
-        VEC_C.format("    int i = blockIdx.x * 128 + threadIdx.x;\n    if (i < n) out[i] = a[i] + b[i];"), "vector_add",
-        kernels.KernelError, "never written|two threads|one thread|out-of-bounds",
+    Bug("adjacent_diff/block_size_hard_coded", "ch02_first_kernels.check_adjacent_diff",
+        nb("i = cuda.blockIdx.x * 128 + cuda.threadIdx.x\nif i < out.size:\n    out[i] = a[i + 1] - a[i]", "a, out"),
+        DIFF_C.format("    int i = blockIdx.x * 128 + threadIdx.x;\n    if (i < n - 1) out[i] = a[i + 1] - a[i];"),
+        "adjacent_diff", kernels.KernelError, "never written|two threads|one thread|out-of-bounds",
         map=lambda t: (t.bx * 128 + t.tx, t.bx * 128 + t.tx < t.n)),
-    Bug("vector_add/index_16_bit", "ch02_first_kernels.check_vector_add",
-        nb("i = numba.uint16(cuda.grid(1))\nif i < out.size:\n    out[i] = a[i] + b[i]", "a, b, out"),
-        VEC_C.format("    unsigned short i = blockIdx.x * blockDim.x + threadIdx.x;\n    if (i < n) out[i] = a[i] + b[i];"),
-        "vector_add", kernels.KernelError, "OverflowError|out of bounds",
+    Bug("adjacent_diff/index_16_bit", "ch02_first_kernels.check_adjacent_diff",
+        nb("i = numba.uint16(cuda.grid(1))\nif i < out.size:\n    out[i] = a[i + 1] - a[i]", "a, out"),
+        DIFF_C.format("    unsigned short i = blockIdx.x * blockDim.x + threadIdx.x;\n"
+                      "    if (i < n - 1) out[i] = a[i + 1] - a[i];"),
+        "adjacent_diff", kernels.KernelError, "OverflowError|out of bounds",
         map=lambda t: ((t.bx * t.BX + t.tx) % 65536, (t.bx * t.BX + t.tx) % 65536 < t.n),
         c_message="16-bit type"),
-    Bug("vector_add/size_t_n", "ch02_first_kernels.check_vector_add", None,
-        'extern "C" __global__ void vector_add(const float* a, const float* b, float* out, size_t n) {\n'
-        '    size_t i = blockIdx.x * blockDim.x + threadIdx.x;\n    if (i < n) out[i] = a[i] + b[i];\n}',
-        "vector_add", kernels.ArgumentTypeError, r"`size_t n` receives np.int32, 4 bytes.*declare `int n`.*np.uint64"),
-    Bug("scale_add/alpha_ignored", "ch02_first_kernels.check_scale_add",
-        nb("i = cuda.grid(1)\nif i < out.size:\n    out[i] = a[i] + b[i]", "alpha, a, b, out"),
-        'extern "C" __global__ void scale_add(float alpha, const float* a, const float* b, float* out, int n) {\n'
-        '    int i = blockIdx.x * blockDim.x + threadIdx.x;\n    if (i < n) out[i] = a[i] + b[i];\n}', "scale_add",
-        kernels.WrongResult, "is alpha used",
-        values=lambda case, lang: case.launch.args[1] + case.launch.args[2]),
-    Bug("scale_add/double_alpha", "ch02_first_kernels.check_scale_add", None,
-        'extern "C" __global__ void scale_add(double alpha, const float* a, const float* b, float* out, int n) {\n'
-        '    int i = blockIdx.x * blockDim.x + threadIdx.x;\n    if (i < n) out[i] = alpha * a[i] + b[i];\n}',
-        "scale_add", kernels.ArgumentTypeError, r"`double alpha` receives np.float32.*declare `float alpha`"),
+    Bug("adjacent_diff/size_t_n", "ch02_first_kernels.check_adjacent_diff", None,
+        'extern "C" __global__ void adjacent_diff(const float* a, float* out, size_t n) {\n'
+        '    size_t i = blockIdx.x * blockDim.x + threadIdx.x;\n    if (i < n - 1) out[i] = a[i + 1] - a[i];\n}',
+        "adjacent_diff", kernels.ArgumentTypeError, r"`size_t n` receives np.int32, 4 bytes.*declare `int n`.*np.uint64"),
+    Bug("shift/wrong_way", "ch02_first_kernels.check_shift",
+        nb("i = cuda.grid(1)\nif i < out.size:\n    out[i] = a[i + k] if 0 <= i + k < a.size else fill", "k, fill, a, out"),
+        SHIFT_C.format("    int i = blockIdx.x * blockDim.x + threadIdx.x;\n"
+                       "    if (i < n) out[i] = (i + k >= 0 && i + k < n) ? a[i + k] : fill;"), "shift",
+        kernels.WrongResult, r"looks like a\[i \+ k\]", values=_shift_values(-1)),
+    Bug("shift/no_lower_bound", "ch02_first_kernels.check_shift",
+        nb("i = cuda.grid(1)\nif i < out.size:\n    out[i] = a[i - k] if i - k < a.size else fill", "k, fill, a, out"),
+        SHIFT_C.format("    int i = blockIdx.x * blockDim.x + threadIdx.x;\n"
+                       "    if (i < n) out[i] = (i - k < n) ? a[i - k] : fill;"), "shift",
+        kernels.OutOfBoundsError, r"out-of-bounds read of a\[-?\d+\]", values=_shift_values(1, lower=False)),
+    Bug("shift/no_upper_bound", "ch02_first_kernels.check_shift",
+        nb("i = cuda.grid(1)\nif i < out.size:\n    out[i] = a[i - k] if i - k >= 0 else fill", "k, fill, a, out"),
+        SHIFT_C.format("    int i = blockIdx.x * blockDim.x + threadIdx.x;\n"
+                       "    if (i < n) out[i] = (i - k >= 0) ? a[i - k] : fill;"), "shift",
+        kernels.OutOfBoundsError, r"out-of-bounds read of a\[\d+\]", values=_shift_values(1, upper=False)),
+    Bug("shift/no_fill", "ch02_first_kernels.check_shift",
+        nb("i = cuda.grid(1)\nif i < out.size and 0 <= i - k < a.size:\n    out[i] = a[i - k]", "k, fill, a, out"),
+        SHIFT_C.format("    int i = blockIdx.x * blockDim.x + threadIdx.x;\n"
+                       "    if (i < n && i - k >= 0 && i - k < n) out[i] = a[i - k];"), "shift",
+        kernels.WrongResult, "never written: write fill there",
+        values=lambda case, lang: np.where(_shift_values(1)(case, lang) == case.launch.args[1], np.nan,
+                                           _shift_values(1)(case, lang))),
+    Bug("shift/double_fill", "ch02_first_kernels.check_shift", None,
+        'extern "C" __global__ void shift(int k, double fill, const float* a, float* out, int n) {\n'
+        '    int i = blockIdx.x * blockDim.x + threadIdx.x;\n'
+        '    if (i < n) out[i] = (i - k >= 0 && i - k < n) ? a[i - k] : fill;\n}',
+        "shift", kernels.ArgumentTypeError, r"`double fill` receives np.float32.*declare `float fill`"),
 ]
 
 # ---------------------------------------------------------------- ch03: guarded, grid-stride
