@@ -28,6 +28,8 @@ MIN_TOKENS = 100     # below this, an honest answer (`return 3 * n * itemsize`) 
 SAME_SHAPE: dict[str, str] = {
     "ch07_mixed_precision:amp_clip_setup": "the page's autocast step plus the two lines of the case "
     "it does not show (unscale_, then clip); a setup's model, data, scaler and autocast are the same by need",
+    "ch08_bf16:bf16_class_setup": "the given float32 classifier step (fp32_class_setup, which the checks "
+    "need) plus its two casts; nearest to that baseline, not to the page's bf16 step",
 }
 
 
