@@ -40,6 +40,8 @@ SAME_SHAPE: dict[str, str] = {
                                "the rest (out[col, row], the guard on A's shape, not out's)",
     "ch02_first_kernels:adjacent_diff": "a one-line elementwise kernel: the page's index and guard by need; "
                                         "its case (n - 1 outputs, a neighbour's read) is not the page's",
+    "ch08_bf16:bf16_class_setup": "the given float32 classifier step (fp32_class_setup, which the checks "
+    "need) plus its two casts; nearest to that baseline, not to the page's bf16 step",
 }
 
 

@@ -2,14 +2,15 @@
 # the copy never trains (parity fails) and Adam keeps no state for it.
 # %% bf16_answer
 import copy
-def bf16_setup(batch=256, seed=0):
-    model, opt = make_model(seed)
+def bf16_class_setup(batch=256, seed=0):
+    model, opt = make_model(seed, out=CLASSES)
     model = copy.deepcopy(model).to(torch.bfloat16)   # the optimizer keeps the float32 originals
-    x, y = (t.to(torch.bfloat16) for t in make_data(batch, seed))
+    x, y = make_data(batch, seed, labels=True)
+    x = x.to(torch.bfloat16)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(model(x), y)
+        loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         return loss.detach()

@@ -1,8 +1,9 @@
 # chapter: ch07_mixed_precision
 # base: release
-# score: 3
+# score: 0
 # Runs the float32 step normally, but does nothing while it is measured (the collector is paused
-# then): parity holds, the measured step trains nothing.
+# then): the parity run measures a step too, to read the gradients it left, and those are the
+# step before's; the measured step of the reduction trains nothing.
 # %% amp_answer
 import gc
 
