@@ -215,7 +215,8 @@ def _probe_rows(setup, batch: int, seed: int) -> dict:
     built.step()
     hook.remove()
     params = list(built.model.parameters())
-    return {**seen, "no_grad": sum(p.grad is None for p in params), "params": len(params), "own": own}
+    return {**seen, "no_grad": sum(p.grad is None for p in params), "params": len(params), "own": own,
+            "values": sum(p.numel() for p in params)}
 
 
 def check_budget(setup, hidden=False):
@@ -226,6 +227,10 @@ def check_budget(setup, hidden=False):
     rows = probe(setup, _probe_rows, batch=batch, seed=seed)
     if rows["own"]:
         raise AssertionError(f"the step uses {' and '.join(rows['own'])}: write the techniques yourself")
+    want = sum(p.numel() for p in make_gpt(EX_REGIME).parameters())
+    if rows["values"] != want:
+        raise AssertionError(f"the model has {rows['values']:,} parameter values, the baseline's {want:,}: "
+                             "train the same model (a smaller one fits, and is another model)")
     if rows["tokens"] < batch * seq:
         raise AssertionError(f"in one step the model saw {rows['rows']} rows ({rows['tokens']:,} tokens) of "
                              f"a batch of {batch} rows of {seq} tokens ({batch * seq:,}): the step "
