@@ -10,6 +10,7 @@ import dataclasses
 from unittest import mock
 
 import pytest
+import torch
 
 from autograder import ch06_where_memory_goes as ch06
 from autograder import ch10_lean_optimizers as ch10
@@ -68,6 +69,7 @@ def test_ch06_wrong_answers_still_fail_and_say_both_figures(ch06_on_cuda):
 
 def test_ch10_state_bytes_on_cuda_arithmetic(monkeypatch):
     monkeypatch.setattr(memory, "measure", as_on_cuda)
-    ch10.check_state_bytes(ch10.state_bytes)
+    ch10.check_state_bytes(defined(cell(solution(ch10.SLUG), "state_answer").source, "state_bytes",
+                                   torch=torch))
     with pytest.raises(AssertionError, match="optimizer state"):
         ch10.check_state_bytes(lambda opt: 0)

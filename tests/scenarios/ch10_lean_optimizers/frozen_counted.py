@@ -2,7 +2,13 @@
 # %% state_answer
 def state_bytes(optimizer):
     total = 0
-    for g in optimizer.param_groups:
-        copies = (3 if g["amsgrad"] else 2) if "amsgrad" in g else int(g["momentum"] != 0)
-        total += copies * sum(p.numel() * p.element_size() for p in g["params"])
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if isinstance(optimizer, torch.optim.Adafactor):
+                n = p.numel() // p.shape[-1] + p.numel() // p.shape[-2] if p.dim() >= 2 else p.numel()
+            elif isinstance(optimizer, torch.optim.RMSprop):
+                n = p.numel() * (1 + (group["momentum"] != 0) + group["centered"])
+            else:
+                n = 2 * p.numel()
+            total += n * p.element_size()
     return total

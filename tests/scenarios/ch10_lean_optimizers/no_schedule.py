@@ -1,6 +1,9 @@
-# Plain SGD at a constant rate: the learning-rate check names the missing cosine.
+# Plain SGD at a constant rate: the learning-rate check names the missing schedule.
 # %% sgd_answer
-def sgd_setup(batch=128, seed=0, steps=200):
+import math
+
+
+def warm_sgd_setup(batch=128, seed=0, steps=200):
     model = make_model(seed)
     opt = torch.optim.SGD(model.parameters(), lr=1.0, foreach=True)
     sched = None

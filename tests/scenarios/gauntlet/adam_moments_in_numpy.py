@@ -4,7 +4,7 @@
 # Adam with its moments kept in NumPy arrays, behind a torch SGD optimizer with no state: the
 # meter reads 0 bytes of state, but the measured step allocates its update in NumPy, outside
 # torch's tensors, and its update is not plain SGD's (4 lost); annealed to 0 from Adam's rate it
-# also trains worse than Adam (3 lost); the state prediction is the solution's (3).
+# also misses the warm-up and trains worse than Adam (3 lost); the state prediction is the solution's (3).
 # %% sgd_answer
 import numpy as np
 
@@ -30,7 +30,7 @@ class _NumpyAdam(torch.optim.SGD):
                 p.sub_(torch.from_numpy(group["lr"] * mh / (np.sqrt(vh) + 1e-8)))
 
 
-def sgd_setup(batch=128, seed=0, steps=200):
+def warm_sgd_setup(batch=128, seed=0, steps=200):
     model = make_model(seed)
     opt = _NumpyAdam(model.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
