@@ -75,17 +75,22 @@ class Verdict(Execute):
             self.log.warning("grading WITHOUT a sandbox (%s=1)", sandbox.OPT_OUT)
         else:
             sandbox.check()                      # refuses, with the reason, where it cannot start
-        self.folder = Path(tempfile.mkdtemp(prefix="submission-"))
+        self.folder, mine = Path(tempfile.mkdtemp(prefix="submission-")), False
         try:
             for item in here.iterdir():          # the assignment's files, beside the notebook
                 if item.suffix != ".ipynb" and item.is_file():
                     shutil.copy(item, self.folder / item.name)
             gpu = _has_gpu()
-            km = km or self._kernel_manager(hide, gpu)
+            mine, km = km is None, km or self._kernel_manager(hide, gpu)
             isolation.use_sandbox(_jobs_sandbox(tuple(hide), gpu) if sandbox.required() else None)
             resources.setdefault("metadata", {})["path"] = str(self.folder)
             return super().preprocess(nb, resources, km=km)
         finally:
+            # nbclient shuts down only a kernel it started itself: ours would live (with its
+            # sandbox) until nbgrader exits, one per notebook of the batch
+            if mine:
+                with contextlib.suppress(Exception):
+                    run_sync(km.shutdown_kernel)(now=True)
             isolation.end_grading()
             resources["metadata"]["path"] = str(here)
             shutil.rmtree(self.folder, ignore_errors=True)

@@ -10,7 +10,7 @@ from autograder import ch17_capstone as ch17
 from autograder.ch17_capstone import EX_BATCH, EX_BUDGET, EX_REGIME
 from autograder.memory import gpt
 from autograder.memory.gpt import batch_at, make_gpt, make_opt
-from conftest import answer_text, release, scenario, solved
+from conftest import answer_text, defined, release, scenario, solved
 
 SLUG = "ch17_capstone"
 
@@ -18,11 +18,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")   # small steps: see conftest
 
 
 def define(src, name="fit_setup"):
-    ns = {"torch": torch, "F": F, "checkpoint": checkpoint, "make_gpt": make_gpt, "make_opt": make_opt,
-          "batch_at": batch_at, "EX_REGIME": EX_REGIME, "EX_BATCH": EX_BATCH, "EX_BUDGET": EX_BUDGET,
-          "dev": "cpu"}
-    exec(src, ns)
-    return ns[name]
+    """As a notebook cell defines it (the budget check ships it to a fresh process)."""
+    return defined(src, name, torch=torch, F=F, checkpoint=checkpoint, make_gpt=make_gpt, make_opt=make_opt,
+                   batch_at=batch_at, EX_REGIME=EX_REGIME, EX_BATCH=EX_BATCH, EX_BUDGET=EX_BUDGET, dev="cpu")
 
 
 def wrong(situation):

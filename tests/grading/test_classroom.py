@@ -134,14 +134,15 @@ def graded(downloads, name, folder="downloads", **kw):
     return c, summary, marks
 
 
-@pytest.fixture(scope="module")
-def local(downloads):
-    return graded(downloads, "local")
+MODES = {"local": ("downloads", {}), "on_dask": ("dask-downloads", {"cluster": True})}
 
 
-@pytest.fixture(scope="module")
-def on_dask(downloads):
-    return graded(downloads, "dask", "dask-downloads", cluster=True)
+@pytest.fixture(scope="module", params=list(MODES))
+def run(request, downloads):
+    """Each mode grades its class once: a module-scoped parametrized fixture (one obtained with
+    getfixturevalue from a function-scoped one was built again for each test)."""
+    folder, kw = MODES[request.param]
+    return graded(downloads, request.param, folder, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -164,11 +165,6 @@ def exported(c) -> dict[str, float | None]:
 def kinds(c) -> dict[str, str]:
     """student -> kind of notebook, for the students that run was handed."""
     return {sid: k for sid, k in KINDS.items() if c.root.name == "local" or sid in ON_DASK}
-
-
-@pytest.fixture(params=["local", "on_dask"])
-def run(request):
-    return request.getfixturevalue(request.param)
 
 
 def test_collect_matches_names_zips_and_copies(downloads):
@@ -223,13 +219,13 @@ def test_killed_worker_is_retried(run):
     assert summary["graded"]["s10"] == 10
 
 
-def test_rerun_grades_nothing_new(local, downloads):
-    c, first, _ = local
-    root, d, roster = downloads
-    again = grade_class.grade(c.root, SLUG, d, roster, workers=2, log=lambda m: None)
+def test_rerun_grades_nothing_new(run, downloads):
+    c, first, _ = run
+    root, _, roster = downloads
+    again = grade_class.grade(c.root, SLUG, root / MODES[c.root.name][0], roster, workers=2, log=lambda m: None)
     assert again["graded"] == {} and again["failed"] == {}
-    assert sorted(again["unchanged"]) == sorted([*KINDS, "s06"])
-    assert exported(c) == {"s13": 0.0, **first["graded"], "s06": None}
+    assert sorted(again["unchanged"]) == sorted([*kinds(c), "s06"])
+    assert exported(c) == {**{sid: 0.0 for sid, *_ in ROSTER}, **first["graded"], "s06": None}
 
 
 def test_gpus_from_the_environment(monkeypatch):

@@ -6,10 +6,15 @@ test asserts that no score is inflated and no honest point lost, that the batch 
 nothing a submission started is left running, that the gradebook holds only what nbgrader
 wrote, and that the course's files are as they were.
 """
+import contextlib
 import hashlib
+import os
 import re
 import sqlite3
 import subprocess
+import threading
+
+import psutil
 
 import pytest
 
@@ -56,6 +61,31 @@ def _leftovers() -> list[str]:
             or "ipykernel_launcher" in l and "submission-" in l]
 
 
+@contextlib.contextmanager
+def _kernels_alive(course_root):
+    """Yields a list that ends up holding the most notebook kernels (their guard processes) the
+    course's `nbgrader autograde` had alive at once, sampled twice a second."""
+    most, done, root = [0], threading.Event(), os.path.realpath(course_root)
+
+    def sample():
+        while not done.wait(0.5):
+            for p in psutil.process_iter(["cmdline", "cwd"]):
+                with contextlib.suppress(psutil.Error):
+                    cmd = " ".join(p.info["cmdline"] or ())
+                    if "nbgrader autograde" in cmd and os.path.realpath(p.info["cwd"] or "/") == root:
+                        guards = [c for c in p.children() if c.status() != psutil.STATUS_ZOMBIE
+                                  and "ipykernel_launcher" in " ".join(c.cmdline())]
+                        most[0] = max(most[0], len(guards))
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        yield most
+    finally:
+        done.set()
+        t.join()
+
+
 def test_there_are_thirty_attacks_across_five_chapters():
     found = attacks()
     assert len(found) >= 30
@@ -76,7 +106,9 @@ def test_one_batch_of_hostile_submissions_grades_fairly(tmp_path):
         course.submit(name, notebook(name, spec), spec["chapter"])
     # graded after the attack that writes into the installed package: its fair 0 still holds
     course.submit("zz-unchanged-after-the-package-was-attacked", release("ch01_cpu_vs_gpu"), "ch01_cpu_vs_gpu")
-    course.autograde()                                          # the batch completes
+    with _kernels_alive(tmp_path) as most:
+        course.autograde()                                      # the batch completes
+    assert 1 <= most[0] <= 2, f"{most[0]} notebooks' kernels alive at once"   # each shut down after its notebook
     got = course.scores()
     want = {n: a["score"] for n, a in found.items()}
     want["zz-unchanged-after-the-package-was-attacked"] = 0.0

@@ -159,11 +159,22 @@ def test_matching_scalars_pass_and_typedefs_are_read_from_ptx():
                            backend="cpu")
 
 
-def _course_children():
+def _course_children(before=frozenset()):
     """Processes this test process started that are still alive (the shim binaries, the simulator),
-    bar the isolation's zygote, which serves every later job by design."""
-    return [p for p in psutil.Process().children(recursive=True) if p.is_running() and p.status() != "zombie"
-            and "_zygote_main" not in " ".join(p.cmdline())]
+    bar the isolation's zygote, which serves every later job by design, and those alive `before`
+    (an earlier test's on this worker: torch's compile workers, say), and multiprocessing's own
+    helpers (its resource tracker or fork server lives as long as the process that started it).
+    Each as (pid, command line), so that a failure says what was left."""
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            cmd = " ".join(p.cmdline())
+            if p.status() != "zombie" and p.pid not in before and "_zygote_main" not in cmd \
+                    and "from multiprocessing." not in cmd:
+                out.append((p.pid, cmd[:300]))
+        except psutil.Error:          # ended meanwhile
+            continue
+    return out
 
 
 def test_a_hang_is_reported_and_leaves_no_process():
@@ -171,7 +182,8 @@ def test_a_hang_is_reported_and_leaves_no_process():
            '    volatile int k = 0;\n    while (k < n) { k = k * 2; }   // never grows\n'
            '    int i = blockIdx.x * blockDim.x + threadIdx.x;\n    if (i < n) out[i] = a[i] + b[i];\n}')
     spin = "@cuda.jit\ndef spin(a, b, out):\n    k = 0\n    while k < out.size:\n        k = k * 2\n"
+    before = {pid for pid, _ in _course_children()}
     for kernel, name in ((src, "vector_add"), (spin, None)):
         with pytest.raises(KernelTimeout, match=r"ran past the time limit of \d+ s.*endless loop"):
             kernels.check_vector_add(kernel, name=name, backend="cpu", sizes=(5, 300))
-        assert _course_children() == []
+        assert _course_children(before) == []
