@@ -37,6 +37,7 @@ from .answers import probe
 from .memory.gpt import ACTIVATION, PARAMETER, batch_at, gpt_setup, gpt_step, make_gpt, make_opt
 from .memory.profiled import profile_call
 from .memory.sharded import local_persistent, simulated
+from .memory.tracker import held_bytes
 from .memory.timing import step_times
 
 SLUG = "ch17_capstone"
@@ -114,7 +115,7 @@ def measure_rung(regime: str, world: int = 0, how: str = "tracker", **kw) -> dic
             opt = make_opt(model, kw.pop("optimizer", "adam"))
             return {**_profiled(model, opt, gpt_step(model, opt, shape, batch, device=dev, **kw)),
                     "world": world}
-    before = _held(dev)
+    before = held_bytes(dev)        # an earlier cell's or test's tensors: not the rung's
     spec = gpt_setup(shape, batch, device=dev, **kw)
     if how == "profiler":
         return {**_profiled(spec["model"], spec["optimizer"], spec["step"]), "world": 1}
@@ -122,17 +123,6 @@ def measure_rung(regime: str, world: int = 0, how: str = "tracker", **kw) -> dic
     breakdown = {**m.breakdown, "other": max(0, m.breakdown.get("other", 0) - before)}
     return {"total": m.total - before, "peak": m.peak, "breakdown": breakdown, "method": m.method,
             "measurement": m, "world": 1}
-
-
-def _held(backend: str) -> int:
-    """Bytes of the tensors this process held before a rung was built (a page's earlier cells,
-    a test run's earlier tests): the meter's baseline counts them, the rung's figure does not."""
-    from .memory.tracker import Tracker
-    t = Tracker(backend)
-    t.scan()
-    held = t.live
-    t.close()
-    return held
 
 
 def ladder(regime: str, times: bool = True, ends: bool = False) -> list[dict]:

@@ -228,6 +228,16 @@ def tracking(tracker: Tracker, params):
             gc.enable()
 
 
+def held_bytes(backend: str = "cpu") -> int:
+    """Bytes of every tensor this process holds now (each storage once), as a measurement's
+    baseline scan counts them: what a figure of one setup's total leaves out."""
+    tracker = Tracker(backend)
+    tracker.scan()
+    held = tracker.live
+    tracker.close()
+    return held
+
+
 @contextlib.contextmanager
 def live_bytes(keep=(), backend: str = "cpu"):
     """A timeline for a page's plot: yields a list that gets (op name, live bytes above `keep`)
