@@ -154,8 +154,11 @@ def _shift_hint(case, idx, got) -> str:
 
     def like(v):                 # out[i] holds v, where the right value is another
         return bool(not np.isnan(v) and not np.isclose(v, want) and np.isclose(got[i], v, rtol=1e-4))
+    # the shift the other way, judged on the whole output: its first wrong element may be a fill
+    src = np.arange(n) + k
+    backwards = np.where((src >= 0) & (src < n), a[np.clip(src, 0, max(n - 1, 0))], fill)
     with np.errstate(invalid="ignore", over="ignore"):
-        if 0 <= i + k < n and like(a[i + k]):
+        if (0 <= i + k < n and like(a[i + k])) or np.allclose(got, backwards, rtol=1e-4, equal_nan=False):
             return "out[i] looks like a[i + k]: a shift by k moves a[i] to out[i + k], so out[i] = a[i - k]"
         if not 0 <= j < n and np.isnan(got[i]):
             return f"i - k = {j} is outside a, and out[i] was never written: write fill there"

@@ -230,7 +230,9 @@ def tracking(tracker: Tracker, params):
 
 def held_bytes(backend: str = "cpu") -> int:
     """Bytes of every tensor this process holds now (each storage once), as a measurement's
-    baseline scan counts them: what a figure of one setup's total leaves out."""
+    baseline scan counts them: what a figure of one setup's total leaves out. Collected first,
+    as `measure` does, or cyclic garbage counted here is gone by the measurement's scan."""
+    gc.collect()
     tracker = Tracker(backend)
     tracker.scan()
     held = tracker.live

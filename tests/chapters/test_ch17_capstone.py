@@ -57,6 +57,23 @@ def test_the_activation_ladder_reaches_the_target_with_adam_kept():
     assert b["activations"] + b["temporaries"] > 10 * (b["parameters"] + b["optimizer_state"])
 
 
+def test_a_rung_leaves_out_garbage_an_earlier_test_left():
+    """Cyclic garbage holding tensors (as an earlier test leaves) is gone by the measurement's
+    scan: a figure that subtracted it before collecting went negative in CI."""
+    clean = ch17.measure_rung("activation-heavy", micro=8)["total"]
+    import gc
+    gc.disable()
+    try:
+        for _ in range(20):
+            a, b = {}, {}
+            a["b"], b["a"], a["t"] = b, a, torch.zeros(1 << 18)   # 1 MiB in a cycle
+        del a, b
+        dirty = ch17.measure_rung("activation-heavy", micro=8)["total"]
+    finally:
+        gc.enable()
+    assert dirty == pytest.approx(clean, rel=0.02)
+
+
 def test_sharding_divides_the_persistent_bytes_on_simulated_ranks():
     one = ch17.measure_rung("parameter-heavy", how="profiler")
     eight = ch17.measure_rung("parameter-heavy", world=8, precision="autocast")
