@@ -20,12 +20,7 @@ here); no activation memory is sharded, by design (the page measures that).
 """
 from __future__ import annotations
 
-import json
-import os
-import pickle
 import random
-import sys
-import tempfile
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +30,7 @@ from torch.distributed.fsdp import FSDPModule, fully_shard
 from . import memory
 from .answers import answer_int, probe
 from .memory.profiled import profile_call
+from .memory.ranks import RankError, on_ranks
 from .memory.sharded import (collectives, is_sharded, local_persistent, simulated,
                              watch_unsharded)
 
@@ -160,70 +156,39 @@ def _probe_memory(shard, world_size: int, config: dict, seed: int = 0) -> dict:
                                 if isinstance(m, FSDPModule))}
 
 
-def _rank_main(payload_path: str, result_path: str) -> int:
-    """One real rank (gloo): the shipped `shard`, STEPS steps on this rank's half of the batch."""
-    import warnings
+def _rank_job(rank: int, world: int, shipment, config: dict, seed: int, steps: int) -> dict:
+    """One real rank (gloo, `memory.ranks`): the shipped `shard`, `steps` steps on this rank's
+    share of the batch; the mean loss of each step over the ranks, and this rank's bytes."""
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
     from .shipping import land
-    with open(payload_path, "rb") as f:
-        job = pickle.load(f)
-    rank, ws = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    torch.set_num_threads(1)
-    warnings.filterwarnings("ignore", message="FSDP2-wrapped module")
-    dist.init_process_group("gloo", init_method=f"file://{job['store']}", rank=rank, world_size=ws)
-    try:
-        shard = land(job["shipment"])[job["shipment"].name]
-        config, seed = job["config"], job["seed"]
-        model = _apply(shard, TinyLM(**config, seed=seed), init_device_mesh("cpu", (ws,)))
-        opt = torch.optim.Adam(model.parameters(), lr=LR, foreach=False)
-        x, y = tokens(config["vocab"], batch=4 * ws, seed=seed)
-        part = slice(rank * 4, (rank + 1) * 4)
-        losses = []
-        for i in range(job["steps"]):
-            with watch_unsharded(model) as seen:
-                loss = lm_step(model, opt, x[part], y[part])
-            dist.all_reduce(loss)
-            losses.append(float(loss) / ws)
-        out = {"losses": losses, "persistent": local_persistent(model, opt), "gathered": seen["max"]}
-    finally:
-        dist.destroy_process_group()
-    with open(result_path, "w") as f:
-        json.dump(out, f)
-    return 0
+    shard = land(shipment)[shipment.name]
+    model = _apply(shard, TinyLM(**config, seed=seed), init_device_mesh("cpu", (world,)))
+    opt = torch.optim.Adam(model.parameters(), lr=LR, foreach=False)
+    x, y = tokens(config["vocab"], batch=4 * world, seed=seed)
+    part = slice(rank * 4, (rank + 1) * 4)
+    losses = []
+    for _ in range(steps):
+        with watch_unsharded(model) as seen:
+            loss = lm_step(model, opt, x[part], y[part])
+        dist.all_reduce(loss)
+        losses.append(float(loss) / world)
+    return {"losses": losses, "persistent": local_persistent(model, opt), "gathered": seen["max"]}
 
 
 def _probe_parity(shard, config: dict, seed: int = 0, steps: int = STEPS, world_size: int = 2,
                   timeout: float = 120.0) -> list[dict]:
     """`world_size` real ranks (gloo, one process each) train with the shipped `shard`."""
-    from .kernels import procs
     from .shipping import ShippingError, ship
     try:
         shipment = ship(shard)
     except ShippingError as exc:
         raise AssertionError(f"shard cannot be sent to the ranks' processes: {exc}") from None
-    with tempfile.TemporaryDirectory(prefix="ranks-") as tmp:
-        job = os.path.join(tmp, "job.pkl")
-        with open(job, "wb") as f:
-            pickle.dump({"shipment": shipment, "config": config, "seed": seed, "steps": steps,
-                         "store": os.path.join(tmp, "store")}, f)
-        ranks = []
-        for r in range(world_size):
-            env = dict(os.environ, RANK=str(r), WORLD_SIZE=str(world_size), OMP_NUM_THREADS="1",
-                       PYTHONPATH=procs.PACKAGE_PARENT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-            code = f"import sys; from {__name__} import _rank_main; sys.exit(_rank_main(*sys.argv[1:]))"
-            ranks.append(procs.start([sys.executable, "-c", code, job, os.path.join(tmp, f"r{r}.json")],
-                                     env=env))
-        done = [procs.wait(p, timeout) for p in ranks]
-        for r, (p, (_, err, late)) in enumerate(zip(ranks, done)):
-            if late or p.returncode:
-                tail = "\n".join(err.strip().splitlines()[-12:])
-                raise AssertionError(f"rank {r} of {world_size} {'ran past ' + str(timeout) + ' s' if late else 'failed'}:\n{tail}")
-        results = []
-        for r in range(world_size):
-            with open(os.path.join(tmp, f"r{r}.json")) as f:
-                results.append(json.load(f))
-    return results
+    try:
+        return on_ranks(f"{__name__}:_rank_job", world_size, timeout=timeout, shipment=shipment,
+                        config=config, seed=seed, steps=steps)
+    except RankError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 # ---------------------------------------------------------------- the checks

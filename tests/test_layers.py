@@ -10,7 +10,7 @@ from conftest import ROOT
 PACKAGE = ROOT / "autograder"
 CORE = {"autograder", "autograder.device", "autograder.results", "autograder.answers",
         "autograder.shipping", "autograder.notebook", "autograder.widgets", "autograder.isolation",
-        "autograder.wire"}
+        "autograder.wire", "autograder.children"}
 # layer -> the layers it may import (itself included where its modules import each other)
 ALLOWED = {
     "core": {"core"},

@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from .. import children
 from . import procs
 from .errors import KernelCrash, KernelTimeout, NotOnThisBackend, OutOfBoundsError, RaceError, source_line
 from .gpu_run import in_child
@@ -59,7 +60,7 @@ def _spawn(job: dict, jobdir: Path, simulate: bool):
     if home:
         env["CUDA_HOME"] = home
     readable = (env["CUDA_HOME"],) if env.get("CUDA_HOME") else ()
-    return procs.start_module("autograder.kernels.child", str(jobdir), env=env, writable=(str(jobdir),),
+    return children.start_module("autograder.kernels.child", str(jobdir), env=env, writable=(str(jobdir),),
                               readable=readable)
 
 
@@ -69,7 +70,7 @@ def _result(jobdir: Path) -> dict | None:
 
 
 def _wait(proc, jobdir: Path, timeout: float) -> tuple[dict | None, str, str, bool]:
-    out, err, timed_out = procs.wait(proc, timeout)
+    out, err, timed_out = children.wait(proc, timeout)
     return _result(jobdir), out, err, timed_out
 
 

@@ -29,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import children
 from . import procs
 from .errors import source_line
 from .launch import Launch
@@ -159,11 +160,11 @@ class Compile:
         self.target = target
         self.workdir = Path(tempfile.mkdtemp(prefix="shim_build_", dir=target.parent))
         (self.workdir / "unit.cpp").write_text(source_text)
-        self.proc = procs.start([*cmd, "unit.cpp", "-o", "out"], cwd=str(self.workdir))
+        self.proc = children.start([*cmd, "unit.cpp", "-o", "out"], cwd=str(self.workdir))
 
     def wait(self, timeout: float = 300) -> Path:
         if self.proc is not None:
-            out, err, timed_out = procs.wait(self.proc, timeout)
+            out, err, timed_out = children.wait(self.proc, timeout)
             ok = self.proc.returncode == 0 and not timed_out
             if ok:
                 os.replace(self.workdir / "out", self.target)
@@ -286,7 +287,7 @@ def start_run(binary: Path, files: list[Path], no_aslr: bool = False, env: dict 
     cmd = [str(binary), *map(str, files)]
     if no_aslr and shutil.which("setarch"):
         cmd = ["setarch", os.uname().machine, "-R", *cmd]
-    return procs.start(cmd, env={**os.environ, **SANITIZER_OPTIONS, **(env or {})},
+    return children.start(cmd, env={**os.environ, **SANITIZER_OPTIONS, **(env or {})},
                        writable=tuple(sorted({str(Path(f).parent) for f in files})), readable=(str(binary),))
 
 
@@ -296,5 +297,5 @@ def finish_run(proc, sanitizer: str, limit, t0: float) -> ShimRun:
         out, err, timed_out, seconds = procs.wait_scaled(proc, limit, t0)
     else:
         seconds = float(limit)
-        out, err, timed_out = procs.wait(proc, limit - (time.time() - t0))
+        out, err, timed_out = children.wait(proc, limit - (time.time() - t0))
     return ShimRun(sanitizer, None if timed_out else proc.returncode, err, out, timed_out, time.time() - t0, seconds)
