@@ -304,8 +304,17 @@ def check_inference(fn, hidden=False):
 
 
 def _require_lower(base, cand, need, what, why, hint):
-    """cand's peak at most `need` bytes (why: what that is), with in-place ops in the call."""
+    """cand's peak at most `need` bytes (why: what that is), with in-place ops in the call, and
+    (autograd on) no less saved for backward than the baseline saves: writing in place changes
+    where results go, not what backward keeps, so a lower saved figure is another technique's."""
     c = memory.compare(base, cand, what="peak")
+    kept, want = sum(cand.saved_dtypes.values()), sum(base.saved_dtypes.values())
+    if kept < want:
+        raise AssertionError(f"{what}: autograd saved {kept:,} bytes for backward "
+                             f"({', '.join(f'{k} {v:,}' for k, v in cand.saved_dtypes.items()) or 'none'}), "
+                             f"the baseline {want:,}: in-place ops change where results are written, "
+                             "not what backward keeps, so the lower peak comes from another technique "
+                             "(checkpointing, a lower precision). Keep every op's saved tensors as they are.")
     if cand.peak > need:
         raise AssertionError(f"{what} peak: candidate {cand.peak:,} bytes, baseline {base.peak:,} "
                              f"bytes; needs at most {need:,} bytes ({why}) [{base.backend}: "

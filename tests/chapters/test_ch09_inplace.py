@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from autograder import ch09_inplace as ch09, memory
+from autograder.answers import Remote
+from autograder.shipping import ship
 from conftest import cell, defined, release, scenario, solution, solved
 
 SLUG = "ch09_inplace"
@@ -135,6 +137,16 @@ def test_dodging_the_error_with_data_changes_the_gradients():
         ch09.check_training(define(wrong("data_dodge", "training_answer"), "res_forward_inplace"))
 
 
+def test_checkpointing_with_an_in_place_op_is_another_technique():
+    """Its peak is as low and its gradients equal; what autograd saved gives it away."""
+    fn = defined(wrong("checkpointed", "training_answer"), "res_forward_inplace", **NAMESPACE)
+    for hidden in (False, True):   # hidden: as grading holds it, measured in a fresh process
+        with pytest.raises(AssertionError, match=r"autograd saved 262,144 bytes for backward .*the "
+                                                 r"baseline 786,432.*another technique"
+                                                 if not hidden else "another technique"):
+            ch09.check_training(Remote(ship(fn)) if hidden else fn, hidden=hidden)
+
+
 def test_forward_that_fails_or_leaves_autograd_is_named():
     with pytest.raises(AssertionError, match="raised in the forward pass: a leaf Variable"):
         ch09.check_training(lambda model, x: model.gain.add_(1.0))
@@ -211,6 +223,7 @@ def test_autograde_round_trip(course):
         "submitted-overwrites-input-data-dodge": solved(SLUG, **scenario(SLUG, "overwrites_input"),
                                                         **scenario(SLUG, "data_dodge")),
         "submitted-the-pages-code": solved(SLUG, **scenario(SLUG, "the_pages_code")),
+        "submitted-checkpointed": solved(SLUG, **scenario(SLUG, "checkpointed")),
     }
     assert c.grade(submissions) == {
         "submitted-solution": 10,
@@ -222,6 +235,7 @@ def test_autograde_round_trip(course):
         "submitted-overwrites-input-data-dodge": 2,
         # the page's cases answer none of the exercise's
         "submitted-the-pages-code": 0,
+        "submitted-checkpointed": 7,                      # another technique: training's 3 lost
     }
     text = c.output("submitted-solution", clean=True)  # the solution ran top to bottom
     assert "inference peak (fresh process" in text and "training forward (fresh process" in text
