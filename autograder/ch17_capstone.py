@@ -14,6 +14,8 @@ where the bytes are. The parameter-heavy ladder shards over ranks simulated in o
 (FSDP2's fake process group, `memory.sharded`), whose sharded parameters the tracker counts
 whole, so all its rungs, the unsharded ones included, are measured alike: rank 0's own
 persistent bytes plus the peak the CPU profiler sees above them (`memory.profiled`).
+`real_ranks` measures the top rung again on real gloo ranks (`memory.ranks`), one process each,
+beside the simulated rank 0: the buffers real collectives need are what simulation leaves out.
 
 The exercise fits another GPT's step into a budget: `check_budget` trains the student's setup
 and the baseline in fresh processes (`memory.trial`: the measured run is the checked run), and
@@ -21,8 +23,9 @@ requires the same model, every parameter trained, every row of the batch seen, t
 within LOSS_RTOL of the baseline's, and the measured total at most the budget.
 
 Known limitations: simulated ranks compute wrong numbers by design (collectives move no data),
-so the sharded rungs' losses are not those of real training; chapter 15 checks those on real
-gloo ranks. Offloading "to" the CPU from the CPU cannot lower a CPU's figure: the page says so.
+so the sharded rungs' losses are not those of real training (chapter 15 checks those on real
+gloo ranks), and their peaks lack the collectives' buffers (`real_ranks` shows how much).
+Offloading "to" the CPU from the CPU cannot lower a CPU's figure: the page says so.
 """
 from __future__ import annotations
 
@@ -36,8 +39,10 @@ from . import memory
 from .answers import probe
 from .memory.gpt import ACTIVATION, PARAMETER, batch_at, gpt_setup, gpt_step, make_gpt, make_opt
 from .memory.profiled import profile_call
+from .memory.ranks import on_ranks
 from .memory.sharded import local_persistent, simulated
 from .memory.tracker import held_bytes
+from .memory.watch import measurement, observe
 from .memory.timing import step_times
 
 SLUG = "ch17_capstone"
@@ -123,6 +128,47 @@ def measure_rung(regime: str, world: int = 0, how: str = "tracker", **kw) -> dic
     breakdown = {**m.breakdown, "other": max(0, m.breakdown.get("other", 0) - before)}
     return {"total": m.total - before, "peak": m.peak, "breakdown": breakdown, "method": m.method,
             "measurement": m, "world": 1}
+
+
+def _rank_job(rank: int, world: int, regime: str, switches: dict) -> dict:
+    """One of `world` real ranks (gloo, `memory.ranks`): the regime's GPT sharded over the group,
+    stepped on this rank's own rows (seed = rank); its bytes, measured as a simulated rank's."""
+    from torch.distributed.device_mesh import init_device_mesh
+    shape, batch = REGIMES[regime]
+    kw = dict(switches)
+    precision = kw.pop("precision", "fp32")
+    model = shard(make_gpt(shape, 0, ckpt=kw.pop("ckpt", False), fused=kw.pop("fused", False),
+                           inplace=kw.pop("inplace", False)), init_device_mesh("cpu", (world,)), precision)
+    opt = make_opt(model, kw.pop("optimizer", "adam"))
+    step = gpt_step(model, opt, shape, batch, seed=rank, precision=precision, **kw)
+    return {**_profiled(model, opt, step), "loss": float(step())}
+
+
+def real_ranks(regime: str = "parameter-heavy", world: int = 2) -> dict:
+    """The regime's top rung, its sharding on `world` real gloo ranks (one process each) and on
+    `world` simulated ones: each real rank's figure beside the simulated rank 0's, which the
+    ladder's sharded rungs are."""
+    switches = {k: v for k, v in combined(regime).items() if k != "world"}
+    real = on_ranks(f"{__name__}:_rank_job", world, timeout=300, regime=regime, switches=switches)
+    sim = measure_rung(regime, world=world, how="profiler", **switches)
+    return {"world": world, "real": real, "simulated": {k: sim[k] for k in ("total", "persistent", "peak")}}
+
+
+def offloaded(regime: str = "activation-heavy") -> dict[str, dict]:
+    """The baseline and the top rung (unsharded), each with what autograd saves kept and
+    offloaded to the host (`save_on_cpu`): the most bytes the forward pass leaves for backward
+    on the device and on the host (`memory.watch`; on a CPU-only machine, by how each storage
+    was made), and the per-device total the meter measures (on a CPU, host memory included)."""
+    shape, batch = REGIMES[regime]
+    top = {k: v for k, v in combined(regime).items() if k != "world"}
+    out = {}
+    for name, kw in (("baseline", {}), ("top rung", top)):
+        for how, more in (("kept", {}), ("offloaded", {"offload": True})):
+            data = observe(gpt_setup, shape, batch, device=device(), **kw, **more)
+            out[f"{name}, {how}"] = {"device": max(h["device"] for h in data["held"]),
+                                     "host": max(h["host"] for h in data["held"]),
+                                     "total": measurement(data).total}
+    return out
 
 
 def ladder(regime: str, times: bool = True, ends: bool = False) -> list[dict]:

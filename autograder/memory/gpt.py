@@ -23,6 +23,7 @@ the meter's source does, so figures are compared within one run, never across ve
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from pathlib import Path
@@ -133,15 +134,27 @@ def make_opt(model: nn.Module, optimizer: str = "adam"):
     raise ValueError(f"optimizer should be 'adam' or 'sgd', got {optimizer!r}")
 
 
+def _offloading():
+    """Saved tensors in host memory until backward: `save_on_cpu` (pinned) with a GPU; without
+    one, where `save_on_cpu` keeps a CPU tensor itself, a copy (`.to("cpu", copy=True)`), so that
+    `memory.watch` sees the bytes a GPU would move (the CPU's total cannot fall: one memory)."""
+    if torch.cuda.is_available():
+        return torch.autograd.graph.save_on_cpu(pin_memory=True)
+    return torch.autograd.graph.saved_tensors_hooks(lambda t: (t.device, t.to("cpu", copy=True)),
+                                                    lambda packed: packed[1].to(packed[0]))
+
+
 def gpt_step(model, opt, regime: dict, batch: int, seed: int = 0, precision: str = "fp32",
-             micro: int = 1, device: str = "cpu"):
+             micro: int = 1, device: str = "cpu", offload: bool = False):
     """The step: step i's batch as `micro` micro-batches (loss / micro, backward each), one
-    optimizer step; returns the batch's mean loss (a float tensor)."""
+    optimizer step; returns the batch's mean loss (a float tensor). `offload`: what autograd
+    saves goes to host memory until backward needs it (`_offloading`)."""
     if batch % micro:
         raise ValueError(f"micro-batches must split the batch evenly: {batch} rows in {micro}")
     count = [0]
     autocast = (torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
                 if precision == "autocast" else None)
+    saved = _offloading if offload else contextlib.nullcontext
 
     def step():
         x, y = batch_at(count[0], batch, regime["seq"], seed, device)
@@ -149,11 +162,12 @@ def gpt_step(model, opt, regime: dict, batch: int, seed: int = 0, precision: str
         opt.zero_grad(set_to_none=True)
         total = torch.zeros((), device=device)
         for xb, yb in zip(x.chunk(micro), y.chunk(micro)):
-            if autocast is None:
-                logits = model(xb)
-            else:
-                with autocast:
+            with saved():
+                if autocast is None:
                     logits = model(xb)
+                else:
+                    with autocast:
+                        logits = model(xb)
             loss = F.cross_entropy(logits.flatten(0, 1).float(), yb.flatten())
             (loss / micro).backward()
             total += loss.detach() / micro
@@ -164,9 +178,9 @@ def gpt_step(model, opt, regime: dict, batch: int, seed: int = 0, precision: str
 
 def gpt_setup(regime: dict, batch: int, seed: int = 0, precision: str = "fp32", ckpt: bool = False,
               micro: int = 1, optimizer: str = "adam", fused: bool = False, inplace: bool = False,
-              device: str = "cpu") -> dict:
+              device: str = "cpu", offload: bool = False) -> dict:
     """The GPT of `regime` with the techniques switched on, as a setup: {step, model, optimizer}."""
     model = make_gpt(regime, seed, precision, ckpt, fused, inplace, device)
     opt = make_opt(model, optimizer)
-    return {"step": gpt_step(model, opt, regime, batch, seed, precision, micro, device),
+    return {"step": gpt_step(model, opt, regime, batch, seed, precision, micro, device, offload),
             "model": model, "optimizer": opt}
