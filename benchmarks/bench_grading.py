@@ -4,18 +4,22 @@ not a test): `.venv/bin/python benchmarks/bench_grading.py [slug ...] [--repeat 
 Each chapter's solution is graded by a real `nbgrader autograde` in a throwaway course, once with
 the kernel running every cell, test cells and hidden tests included (nbgrader's Execute: what
 the course did before the outside verdict), once with the Verdict: the sandboxed kernel plus
-the checks decided in nbgrader's process. It prints the seconds of each and their ratio; the
-issue's budget is at most 1.3.
+the checks decided in nbgrader's process. It prints the seconds of each and their ratio (the
+issue's budget is at most 1.3) and, with `--save`, writes them to benchmarks/results/grading.json
+with the machine's cores and its load average (a ratio from a busy machine says little).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,12 +58,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("slugs", nargs="*", help="chapters (default: all)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each, the median kept")
+    ap.add_argument("--save", action="store_true", help="write benchmarks/results/grading.json")
     args = ap.parse_args(argv)
+    out = {"date": date.today().isoformat(), "cores": os.cpu_count(), "gpu": False,
+           "load_average_before": round(os.getloadavg()[0], 1), "repeat": args.repeat, "chapters": {}}
     print(f"{'chapter':26s} {'Execute s':>10s} {'Verdict s':>10s} {'ratio':>6s}", flush=True)
     for slug in args.slugs or solutions():
         before = statistics.median(seconds(slug, EXECUTE) for _ in range(args.repeat))
         after = statistics.median(seconds(slug, "") for _ in range(args.repeat))
+        out["chapters"][slug] = {"execute_s": round(before, 1), "verdict_s": round(after, 1),
+                                 "ratio": round(after / before, 2)}
         print(f"{slug:26s} {before:10.1f} {after:10.1f} {after / before:6.2f}", flush=True)
+    out["load_average_after"] = round(os.getloadavg()[0], 1)
+    if args.save:
+        dest = ROOT / "benchmarks" / "results" / "grading.json"
+        dest.write_text(json.dumps(out, indent=1) + "\n")
+        print(f"written {dest}")
     return 0
 
 
