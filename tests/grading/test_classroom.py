@@ -17,9 +17,6 @@ from autograder.grading import classroom, grade_class
 from autograder.grading.batch import DRILL
 from conftest import Course, release, scenario, solved
 
-# one worker grades the class: its module fixtures would otherwise be built on each xdist worker
-pytestmark = pytest.mark.xdist_group("classroom")
-
 SLUG = "ch01_cpu_vs_gpu"
 ON_TIME = datetime(2025, 12, 30, 12, 0, tzinfo=timezone.utc)
 DUE = "2026-01-01 00:00:00 UTC"
