@@ -19,8 +19,8 @@ numbers computed (the loss) are not: check loss parity with real processes (gloo
 
 Known limitations: `watch_unsharded` samples at each leaf module's forward and backward (the
 moments FSDP's hooks gather and free around); the collectives counted are the ones FSDP2
-calls in eager mode (`all_gather_single`, `reduce_scatter_single`, `all_reduce`), by the
-bytes of their full buffers.
+calls in eager mode (`all_gather_single`, `reduce_scatter_single`, `all_reduce`; in older torch
+(2.11) `all_gather_into_tensor` and `reduce_scatter_tensor`), by the bytes of their full buffers.
 """
 from __future__ import annotations
 
@@ -110,9 +110,12 @@ def collectives():
     the collectives called inside the block."""
     import inspect
     sent = {"all_gather": 0, "reduce_scatter": 0, "all_reduce": 0, "calls": 0}
-    # function -> (what it counts as, the argument whose bytes are the full buffer)
-    names = {"all_gather_single": ("all_gather", "output_tensor"),
-             "reduce_scatter_single": ("reduce_scatter", "input"),
+    # function -> (what it counts as, the argument whose bytes are the full buffer); FSDP2 calls
+    # the *_single names in newer torch (2.13 here), all_gather_into_tensor and reduce_scatter_tensor
+    # before (Colab's torch 2.11): only one pair is patched, as the other may call it
+    single = hasattr(dist, "all_gather_single")
+    names = {"all_gather_single" if single else "all_gather_into_tensor": ("all_gather", "output_tensor"),
+             "reduce_scatter_single" if single else "reduce_scatter_tensor": ("reduce_scatter", "input"),
              "all_reduce": ("all_reduce", "tensor")}
     originals = {n: getattr(dist, n) for n in names}
 
