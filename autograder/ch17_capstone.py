@@ -113,13 +113,7 @@ def measure_rung(regime: str, world: int = 0, how: str = "tracker", **kw) -> dic
     if world:
         with simulated(world, dev) as mesh:
             _quiet()
-            precision = kw.pop("precision", "fp32")
-            model = shard(make_gpt(shape, 0, precision="fp32", ckpt=kw.pop("ckpt", False),
-                                   fused=kw.pop("fused", False), inplace=kw.pop("inplace", False), device=dev),
-                          mesh, precision)
-            opt = make_opt(model, kw.pop("optimizer", "adam"))
-            return {**_profiled(model, opt, gpt_step(model, opt, shape, batch, device=dev, **kw)),
-                    "world": world}
+            return {**_profiled(*_sharded(shape, batch, mesh, kw, device=dev)), "world": world}
     before = held_bytes(dev)        # an earlier cell's or test's tensors: not the rung's
     spec = gpt_setup(shape, batch, device=dev, **kw)
     if how == "profiler":
@@ -130,25 +124,35 @@ def measure_rung(regime: str, world: int = 0, how: str = "tracker", **kw) -> dic
             "measurement": m, "world": 1}
 
 
+def _sharded(shape: dict, batch: int, mesh, switches: dict, seed: int = 0, device: str = "cpu"):
+    """(model, optimizer, step): the GPT with `switches` (a rung's), sharded over `mesh` (its
+    parameters fp32, gathered in bf16 under autocast), its step on seed `seed`'s rows."""
+    kw = dict(switches)
+    precision = kw.pop("precision", "fp32")
+    model = shard(make_gpt(shape, 0, ckpt=kw.pop("ckpt", False), fused=kw.pop("fused", False),
+                           inplace=kw.pop("inplace", False), device=device), mesh, precision)
+    opt = make_opt(model, kw.pop("optimizer", "adam"))
+    return model, opt, gpt_step(model, opt, shape, batch, seed=seed, precision=precision, device=device, **kw)
+
+
 def _rank_job(rank: int, world: int, regime: str, switches: dict) -> dict:
     """One of `world` real ranks (gloo, `memory.ranks`): the regime's GPT sharded over the group,
     stepped on this rank's own rows (seed = rank); its bytes, measured as a simulated rank's."""
     from torch.distributed.device_mesh import init_device_mesh
-    shape, batch = REGIMES[regime]
-    kw = dict(switches)
-    precision = kw.pop("precision", "fp32")
-    model = shard(make_gpt(shape, 0, ckpt=kw.pop("ckpt", False), fused=kw.pop("fused", False),
-                           inplace=kw.pop("inplace", False)), init_device_mesh("cpu", (world,)), precision)
-    opt = make_opt(model, kw.pop("optimizer", "adam"))
-    step = gpt_step(model, opt, shape, batch, seed=rank, precision=precision, **kw)
+    model, opt, step = _sharded(*REGIMES[regime], init_device_mesh("cpu", (world,)), switches, seed=rank)
     return {**_profiled(model, opt, step), "loss": float(step())}
+
+
+def unsharded(regime: str) -> dict:
+    """The switches of the ladder's top rung but sharding (simulated ranks compute no real numbers)."""
+    return {k: v for k, v in combined(regime).items() if k != "world"}
 
 
 def real_ranks(regime: str = "parameter-heavy", world: int = 2) -> dict:
     """The regime's top rung, its sharding on `world` real gloo ranks (one process each) and on
     `world` simulated ones: each real rank's figure beside the simulated rank 0's, which the
     ladder's sharded rungs are."""
-    switches = {k: v for k, v in combined(regime).items() if k != "world"}
+    switches = unsharded(regime)
     real = on_ranks(f"{__name__}:_rank_job", world, timeout=300, regime=regime, switches=switches)
     sim = measure_rung(regime, world=world, how="profiler", **switches)
     return {"world": world, "real": real, "simulated": {k: sim[k] for k in ("total", "persistent", "peak")}}
@@ -160,7 +164,7 @@ def offloaded(regime: str = "activation-heavy") -> dict[str, dict]:
     on the device and on the host (`memory.watch`; on a CPU-only machine, by how each storage
     was made), and the per-device total the meter measures (on a CPU, host memory included)."""
     shape, batch = REGIMES[regime]
-    top = {k: v for k, v in combined(regime).items() if k != "world"}
+    top = unsharded(regime)
     out = {}
     for name, kw in (("baseline", {}), ("top rung", top)):
         for how, more in (("kept", {}), ("offloaded", {"offload": True})):
@@ -206,7 +210,7 @@ def curves(regime: str, steps: int = CURVE_STEPS, **switches) -> dict[str, list[
     """The baseline's losses and those of the switches given (default: the top rung's, without
     sharding, whose simulated ranks compute no real numbers), step by step on the same data."""
     shape, batch = REGIMES[regime]
-    switches = switches or {k: v for k, v in combined(regime).items() if k != "world"}
+    switches = switches or unsharded(regime)
     out = {}
     for name, kw in (("baseline", {}), ("combined", switches)):
         step = gpt_setup(shape, batch, device=memory.resolve_backend(None), **kw)["step"]
