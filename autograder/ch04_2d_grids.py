@@ -251,7 +251,13 @@ def check_launch_batched(fn, hidden=False):
     shapes = [(1, 1000, 3000), (64, 128, 768), (100_000, 16, 16), (3, 1, 1), (7, 33, 65)]
     if hidden:
         r = random.Random()
-        shapes = [(r.randint(1, 300), r.randint(1, 2000), r.randint(1, 2000)) for _ in range(10)]
+        # telling cases first, each drawn afresh: a wide and a tall matrix (a swapped grid shows
+        # there before a square one trips another check), and sides that are multiples of every
+        # power-of-two block (c // block + 1 then launches a layer of idle blocks)
+        shapes = [(r.randint(1, 300), r.randint(1, 40), r.randint(500, 2000)),
+                  (r.randint(1, 300), r.randint(500, 2000), r.randint(1, 40)),
+                  (64 * r.randint(1, 4), 1024 * r.randint(1, 2), 1024 * r.randint(1, 2))]
+        shapes += [(r.randint(1, 300), r.randint(1, 2000), r.randint(1, 2000)) for _ in range(8)]
         shapes += [(r.randint(70_000, 250_000), r.randint(1, 20), r.randint(1, 64)),
                    (r.randint(1, 4), r.randint(1, 40), r.randint(10_000, 100_000))]
     notes = set()

@@ -14,7 +14,8 @@ submissions never share a GPU's memory and the meter's peak is the submission's 
 
 Engines: `run_local` (concurrent.futures processes, at most N in flight, a broken pool replaced)
 and `run_dask` (a `distributed.LocalCluster`, or any scheduler's address; the template is
-scattered to the workers once, Dask reschedules a task whose worker died: `allowed-failures`).
+made once by a task that Dask recomputes where its worker died, and it reschedules a job whose
+worker died: `allowed-failures`).
 """
 from __future__ import annotations
 
@@ -193,7 +194,11 @@ def run_dask(jobs: list[dict], template: dict[str, bytes], workers: int, address
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         try:
             with Client(address or cluster) as client:
-                shipped = client.scatter([template], broadcast=True)[0]  # one future, not one per file
+                # one copy for all jobs, made by a task and not by client.scatter: Dask's active
+                # memory manager drops a broadcast's extra replicas, and scattered data that only
+                # a dying worker held is lost for good (CI saw the drill's kill fail two jobs);
+                # a task's result is recomputed
+                shipped = client.submit(dict, template, key="template", pure=False)
                 if cluster is not None and devices:
                     jobs = [{**job, "gpus": list(devices)} for job in jobs]
                 futures = {client.submit(grade_one, job, shipped, retries=1, pure=False,

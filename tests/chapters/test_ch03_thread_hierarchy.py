@@ -146,7 +146,7 @@ def test_the_package_holds_no_answer():
     (lambda b, d, t: b * d + t, lambda i, d: (i // d, i % d), "TypeError|positional"),   # the old exercise's answers
 ])
 def test_wrong_indexing_fails(flat, loc, message):
-    for hidden in (False, *[True] * 30):   # every hidden draw: cheap checks, many draws
+    for hidden in (False, *[True] * 1000):   # every hidden draw: cheap checks, many draws
         with pytest.raises((AssertionError, TypeError), match=message if not hidden else "expected|triple|int|arg"):
             ch03.check_indexing(flat, loc, hidden=hidden)
 
@@ -161,7 +161,7 @@ def test_wrong_indexing_fails(flat, loc, message):
     (lambda n, s: 256, r"should return \(blocks, threads\)"),
 ])
 def test_wrong_grids_fail(config, message):
-    for hidden in (False, *[True] * 30):   # every hidden draw: cheap checks, many draws
+    for hidden in (False, *[True] * 1000):   # every hidden draw: cheap checks, many draws
         with pytest.raises(AssertionError, match=message):
             ch03.check_grid_for(config, hidden=hidden)
 

@@ -96,7 +96,7 @@ def test_solution_launch_passes(hidden, capsys):
     (defined(PAGE["launch_answer"], "launch_batched"), AssertionError, "needs the z extent"),   # the page's
 ])
 def test_wrong_launches_fail(fn, error, message):
-    for hidden in (False, *[True] * 30):   # every hidden draw: cheap checks, many draws
+    for hidden in (False, *[True] * 1000):   # every hidden draw: cheap checks, many draws
         with pytest.raises(error, match=message):
             ch04.check_launch_batched(fn, hidden=hidden)
 

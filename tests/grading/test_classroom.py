@@ -233,3 +233,17 @@ def test_gpus_from_the_environment(monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     monkeypatch.setenv("PATH", "/nonexistent")                         # no nvidia-smi: no GPU
     assert batch.gpus() == []
+
+
+def test_dask_keeps_the_template_when_its_only_holder_dies(tmp_path, monkeypatch):
+    """One worker, killed by the drill on its first job: the jobs after it still get the template
+    (CI lost a scattered template this way: Dask keeps one copy, and a worker's death takes it)."""
+    from autograder.grading import batch
+    monkeypatch.setenv(DRILL, f"a={tmp_path}")
+    broken = {f"{SLUG}.ipynb": b'{"cells": [ not json'}   # fails fast, after the template arrived
+    jobs = [{"student": s, "assignment": SLUG, "digest": s * 12, "files": broken} for s in "abc"]
+    got = {}
+    batch.run_dask(jobs, {"nbgrader_config.py": b""}, 1, None, lambda job, _, why: got.setdefault(job["student"], why))
+    assert (tmp_path / "a.killed").exists()
+    assert sorted(got) == ["a", "b", "c"]
+    assert all("is not a readable notebook" in why for why in got.values()), got
