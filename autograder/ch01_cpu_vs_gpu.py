@@ -419,8 +419,13 @@ class _Event:
         return (end._at - self._at) * 1e3
 
 
-def _events_probe(timer, durations, repeats, warmup, pending):
-    """Where the timer runs: on an EventDevice, what it returned and how often fn was called."""
+def _events_probe(timer, cases):
+    """Where the timer runs: for each (durations, repeats, warmup, pending) case, on a fresh
+    EventDevice, what it returned and how often fn was called (all cases in one process)."""
+    return [_events_seen(timer, *case) for case in cases]
+
+
+def _events_seen(timer, durations, repeats, warmup, pending):
     dev = EventDevice()
     dev.launch(pending)                       # someone else's work, still running
     dev.calls = 0
@@ -435,8 +440,7 @@ def _events_probe(timer, durations, repeats, warmup, pending):
     return {"got": got if number else None, "shown": repr(got)[:80], "calls": dev.calls}
 
 
-def _events_case(timer, durations, repeats, warmup, pending=0.0):
-    seen = probe(timer, _events_probe, durations, repeats, warmup, pending)
+def _events_case(seen, durations, repeats, warmup, pending=0.0):
     what = (f"time_events on kernels lasting {durations} s, repeats={repeats}, warmup={warmup}"
             + (f", with {pending} s of earlier work still queued" if pending else ""))
     if "error" in seen:
@@ -471,8 +475,8 @@ def check_time_events(timer, hidden=False):
             warmup, repeats = r.randint(0, 3), r.randint(1, 9)
             durs = [r.uniform(1e-4, 0.5) for _ in range(warmup + repeats)]
             cases.append((durs, repeats, warmup, r.choice([0.0, r.uniform(0.5, 9.0)])))
-    for durs, repeats, warmup, pending in cases:
-        _events_case(timer, durs, repeats, warmup, pending)
+    for seen, case in zip(probe(timer, _events_probe, cases), cases):
+        _events_case(seen, *case)
     print(f"time_events: {len(cases)} simulated-device cases right")
 
 

@@ -85,17 +85,24 @@ def _size(n: ast.AST) -> int:
 
 
 @functools.lru_cache(maxsize=1)
-def course_index() -> dict[str, list[tuple[str, str]]]:
-    """normalised tree -> [(module, name)] of every top-level function and class of the chapter
-    modules (autograder/chNN_*.py), where the course's own answers to its exercises live; those
-    of fewer than MIN_NODES nodes left out: an honest `return 3 * n * itemsize` is the same
-    tree as the course's, and must not be refused."""
-    out: dict[str, list[tuple[str, str]]] = {}
+def _chapter_functions() -> dict[str, list[tuple[str, ast.AST]]]:
+    """name -> [(module, node)] of every top-level function and class of the chapter modules
+    (autograder/chNN_*.py), where the course's own answers to its exercises live; those of
+    fewer than MIN_NODES nodes left out: an honest `return 3 * n * itemsize` is the same tree
+    as the course's, and must not be refused."""
+    out: dict[str, list[tuple[str, ast.AST]]] = {}
     for f in sorted(PACKAGE.glob("ch[0-9][0-9]_*.py")):
         for n in _top(ast.parse(f.read_text())):
             if _size(n) >= MIN_NODES:
-                out.setdefault(normalised(n), []).append((f"autograder.{f.stem}", n.name))
+                out.setdefault(n.name, []).append((f"autograder.{f.stem}", n))
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _course_trees(name: str) -> dict[str, str]:
+    """normalised tree -> module, of the course's functions called `name` (normalised only when
+    an answer of that name is compared: all of them took a grader seconds per notebook)."""
+    return {normalised(n): module for module, n in _chapter_functions().get(name, ())}
 
 
 def course_copy(text: str, names) -> str | None:
@@ -106,11 +113,14 @@ def course_copy(text: str, names) -> str | None:
         tree = ast.parse(text)
     except SyntaxError:
         return None
-    index = course_index()
+    wanted = [name for name in names if name in _chapter_functions()]
+    if not wanted:
+        return None
     for n in _top(tree):
-        for module, name in index.get(normalised(n), ()):
-            if name in names:
-                return f"{module}:{name}"
+        shipped = normalised(n)
+        for name in wanted:
+            if shipped in _course_trees(name):
+                return f"{_course_trees(name)[shipped]}:{name}"
     return None
 
 

@@ -32,6 +32,12 @@ OPT_OUT = "GPU_COURSE_NO_SANDBOX"   # =1: grade without a sandbox (the instructo
 STOPPED = ".sandbox-stopped"        # the guard's note of why it stopped a sandbox
 
 
+def gpu_devices() -> bool:
+    """Whether this machine has NVIDIA device files to pass through. Read from /dev, not by
+    asking CUDA: that would import torch in the grader's process, seconds per notebook."""
+    return os.environ.get("COURSE_FORCE_CPU") != "1" and any(Path("/dev").glob("nvidia[0-9]*"))
+
+
 class SandboxUnavailable(RuntimeError):
     """bubblewrap cannot run here; the message says why and what to do."""
 

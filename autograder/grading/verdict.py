@@ -80,7 +80,7 @@ class Verdict(Execute):
             for item in here.iterdir():          # the assignment's files, beside the notebook
                 if item.suffix != ".ipynb" and item.is_file():
                     shutil.copy(item, self.folder / item.name)
-            gpu = _has_gpu()
+            gpu = sandbox.gpu_devices()
             mine, km = km is None, km or self._kernel_manager(hide, gpu)
             isolation.use_sandbox(_jobs_sandbox(tuple(hide), gpu) if sandbox.required() else None)
             resources.setdefault("metadata", {})["path"] = str(self.folder)
@@ -237,8 +237,3 @@ def _hidden(notebook_dir: Path, db_url: str) -> list[Path]:
     if (repo / "solutions").is_dir() or (repo / "nbgrader_config.py").is_file():
         hide.add(repo)
     return sorted(hide)
-
-
-def _has_gpu() -> bool:
-    from ..device import detect
-    return detect().cuda
