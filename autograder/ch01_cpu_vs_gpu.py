@@ -353,8 +353,16 @@ def check_model(model_fn, hidden=False):
              (2048, 2048, 2048, 2, 300e9, 65e12, 4e-6)]
     if hidden:
         r = random.Random()
-        cases = [(*s, r.choice([2, 4, 8]), r.uniform(1e10, 4e12), r.uniform(1e11, 1e14),
-                  r.choice([0.0, r.uniform(1e-6, 1e-4)])) for s in _shapes(r, 20)]
+        side = lambda: r.randint(2_000, 40_000)         # noqa: E731
+        # telling cases first, drawn afresh (20 random ones were all memory-bound one draw in
+        # 18): large sides, compute-bound (>= 167 flops per byte, rate / bandwidth <= 100), and a
+        # matrix-vector product, memory-bound (< 1 flop per byte, rate / bandwidth >= 10)
+        cases = [(side(), side() + 1, side() + 40_001, r.choice([2, 4, 8]), r.uniform(1e11, 4e12),
+                  r.uniform(1e11, 1e13), r.uniform(1e-6, 1e-4)),
+                 (1, side(), side() + 40_001, r.choice([2, 4, 8]), r.uniform(1e10, 1e12),
+                  r.uniform(1e13, 1e14), r.uniform(1e-6, 1e-4))]
+        cases += [(*s, r.choice([2, 4, 8]), r.uniform(1e10, 4e12), r.uniform(1e11, 1e14),
+                   r.choice([0.0, r.uniform(1e-6, 1e-4)])) for s in _shapes(r, 18)]
     answers = each(model_fn, [c[:6] for c in cases], [{"overhead": c[6]} for c in cases])
     for m, k, n, s, bw, rate, o in cases:
         memory, arithmetic = (m * k + k * n + m * n) * s / bw, 2 * m * k * n / rate

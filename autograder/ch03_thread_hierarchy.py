@@ -160,8 +160,13 @@ def check_indexing(flat_index_fn, locate_fn, hidden=False):
              (7, 1024, 1023), (488, 1024, 287), (1, 100, 99), (2, 100, 0), (5, 48, 40)]
     if hidden:
         r = random.Random()
-        cases = [(r.randint(0, 10**6), d, r.randint(0, d - 1))
-                 for d in (r.choice([1, 32, 48, 64, 96, 100, 128, 200, 256, 500, 512, 1000, 1024]) for _ in range(30))]
+        # telling cases first, drawn afresh: an odd block of 48 threads (warps cut inside it, so
+        # i % 32 is not the lane) and a thread whose warp and lane differ (swapped, they agree)
+        d, w = r.choice([256, 512, 1024]), r.randrange(8)
+        cases = [(2 * r.randint(0, 5 * 10**5) + 1, 48, r.randint(0, 47)),
+                 (r.randint(0, 10**6), d, WARP * w + r.choice([lane for lane in range(WARP) if lane != w]))]
+        cases += [(r.randint(0, 10**6), d, r.randint(0, d - 1))
+                  for d in (r.choice([1, 32, 48, 64, 96, 100, 128, 200, 256, 500, 512, 1000, 1024]) for _ in range(28))]
     for b, d, t in cases:
         w, lane = divmod(t, WARP)               # threadIdx.x = 32 * warp + lane, inside block b
         i = b * d + t
@@ -228,6 +233,20 @@ def _at(case: _Case, idx, got):
     return first, float(case.original[first]), float(got[idx]), case.launch.grid3[0] * case.launch.block3[0]
 
 
+def _one_grid(case: _Case, got, total: int, pairs: bool = False) -> bool:
+    """Exactly the first grid's worth of work done (elements, or pairs: each end's first `total`)
+    and the rest untouched, judged on the whole array: an extreme value at x[total], such as
+    inf, is its own result, and a first-wrong index then says nothing."""
+    done = np.arange(got.size) < total
+    if pairs:
+        done |= done[::-1]
+    if done.all():
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.allclose(got[done], case.expected[0][done], rtol=1e-4, atol=1e-5, equal_nan=True)
+                    and np.array_equal(got[~done], case.original[~done], equal_nan=True))
+
+
 def _stride_hint(case: _Case, idx, got) -> str:
     width = kernels.index_width_hint(case, idx, got)
     if width:
@@ -235,7 +254,7 @@ def _stride_hint(case: _Case, idx, got) -> str:
     first, before, now, total = _at(case, idx, got)
     if now == before:
         text = f"x[{first}] still holds its input: no thread handled it"
-        if first == total:
+        if _one_grid(case, got, total):
             text += (f". Elements 0..{total - 1}, exactly one grid's worth ({case.launch.grid3[0]} block{'s' * (case.launch.grid3[0] > 1)} x "
                      f"{case.launch.block3[0]} threads), are right: each thread must loop, stepping by the "
                      f"whole grid (cuda.gridsize(1), or blockDim.x * gridDim.x in CUDA C)")
@@ -283,6 +302,11 @@ def plan_guarded(hidden: bool = False, seed: int | None = None):
     return [(n, math.ceil(n / t), t) for n, t in plan]
 
 
+# the visible checks' data, fixed: drawn afresh, an extreme value (inf, a denormal) landed on the
+# element that tells a bug one run in 50 and the check named the next one
+VISIBLE_SEED = 4
+
+
 def _check(kernel, name, launches, seed, what, advice, verbose, fn=lambda x: 2 * x + 1, hint=_stride_hint):
     rng = np.random.default_rng(seed)
     return kernels.check_kernel(kernel, lambda size: _inplace_cases(kernel, launches, rng, fn),
@@ -297,8 +321,8 @@ def check_guarded(kernel, name=None, hidden=False, verbose=True, seed=None):
     block, so a kernel without `if i < n` touches x past its end and fails with that index.
     """
     kernels.need_name(kernel, name, "check_guarded")
-    return _check(kernel, name, plan_guarded(hidden, seed), seed, "guarded kernel", kernels.one_writer_advice,
-                  verbose)
+    return _check(kernel, name, plan_guarded(hidden, seed), seed if hidden else VISIBLE_SEED, "guarded kernel",
+                  kernels.one_writer_advice, verbose)
 
 
 def plan_grid_stride(hidden: bool = False, seed: int | None = None):
@@ -323,7 +347,8 @@ def check_grid_stride(kernel, name=None, hidden=False, verbose=True, seed=None):
     grids whose size does not divide n, must cover every element once.
     """
     kernels.need_name(kernel, name, "check_grid_stride")
-    return _check(kernel, name, plan_grid_stride(hidden, seed), seed, "grid-stride loop", _stride_advice, verbose)
+    return _check(kernel, name, plan_grid_stride(hidden, seed), seed if hidden else VISIBLE_SEED,
+                  "grid-stride loop", _stride_advice, verbose)
 
 
 # ---------------------------------------------------------------- the checks: the exercise's kernels
@@ -343,7 +368,7 @@ def _reverse_hint(case: _Case, idx, got) -> str:
     if now == before or (math.isnan(now) and math.isnan(before)):
         text = (f"x[{first}] still holds its input: its pair was never swapped, or swapped twice (a thread with "
                 f"i >= n // 2 swaps the pair of thread n - 1 - i back)")
-        if first == total:
+        if _one_grid(case, got, total, pairs=True):
             text += (f". Pairs 0..{total - 1}, exactly one grid's worth ({case.launch.grid3[0]} x "
                      f"{case.launch.block3[0]} threads), are right: each thread must loop over pairs, stepping by "
                      f"the whole grid")
@@ -379,8 +404,8 @@ def check_reverse(kernel, name=None, hidden=False, verbose=True, seed=None):
     elements here (one thread per pair would be too many threads for the simulator).
     """
     kernels.need_name(kernel, name, "check_reverse", "reverse")
-    return _check(kernel, name, plan_reverse(hidden, seed), seed, "reverse", _reverse_advice, verbose,
-                  fn=lambda x: x[::-1], hint=_reverse_hint)
+    return _check(kernel, name, plan_reverse(hidden, seed), seed if hidden else VISIBLE_SEED, "reverse",
+                  _reverse_advice, verbose, fn=lambda x: x[::-1], hint=_reverse_hint)
 
 
 def plan_reverse_stride(hidden: bool = False, seed: int | None = None):
@@ -404,8 +429,8 @@ def check_reverse_stride(kernel, name=None, hidden=False, verbose=True, seed=Non
     """x reversed in place through a grid-stride loop over the n // 2 pairs, on fixed grids
     mostly smaller than the pairs. Numba kernel(x); CUDA C kernel(float* x, int n)."""
     kernels.need_name(kernel, name, "check_reverse_stride", "reverse_stride")
-    return _check(kernel, name, plan_reverse_stride(hidden, seed), seed, "grid-stride reverse", _reverse_advice,
-                  verbose, fn=lambda x: x[::-1], hint=_reverse_hint)
+    return _check(kernel, name, plan_reverse_stride(hidden, seed), seed if hidden else VISIBLE_SEED,
+                  "grid-stride reverse", _reverse_advice, verbose, fn=lambda x: x[::-1], hint=_reverse_hint)
 
 
 # ---------------------------------------------------------------- the GPU figures

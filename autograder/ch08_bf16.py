@@ -47,8 +47,10 @@ FALLBACK = ("bfloat16 runs on the CPU here (converted to float32 inside each ker
 WIDTH, DEPTH, BATCH, LR = 64, 8, 256, 3e-3   # LayerNorm, 8 Linear-GELU blocks, a last Linear
 RAW_SCALE = 3e4        # the inputs' units: a standard deviation of 30,000, a few beyond 65504
 TARGET = 0.40          # COURSE.md: peak lowered at least 40%; persistent bytes exactly halved
-LOSS_RTOL = 0.02       # each step's loss within 2% of fp32's (bf16 measured within 1.2% for the
-                       # exercise's classifier over 15 steps and 6 seeds, 0.3% for the page's regression)
+LOSS_RTOL = 0.025      # each step's loss within 2.5% of fp32's: over 1496 hidden draws of the
+                       # exercise's classifier (15 steps) bf16's largest gap was 1.78% (2% failed the
+                       # right answer about one draw in 3000), a copied fp32 model's smallest 3.12%;
+                       # 0.3% for the page's regression
 PARITY_STEPS, PARITY_BATCH = 15, 128
 CLASSES = 16           # the exercise's classifier: the teacher's largest of its first 16 outputs
 FORMATS = {torch.float32: (8, 23), torch.float16: (5, 10), torch.bfloat16: (8, 7)}  # (exp, mant)
@@ -313,10 +315,10 @@ def check_parity(setup, hidden=False):
                                  "bfloat16 has float32's range")
         if not abs(have - want) <= LOSS_RTOL * abs(want):
             raise AssertionError(f"step {i + 1} (batch {batch}, seed {seed}): loss {have:.6f}, fp32 "
-                                 f"baseline {want:.6f}, more than {LOSS_RTOL:.0%} apart; the bf16 "
+                                 f"baseline {want:.6f}, more than {LOSS_RTOL:.1%} apart; the bf16 "
                                  "step should train like the fp32 one (does the optimizer hold "
                                  "the parameters the model uses?)")
-    print(f"parity: {PARITY_STEPS} steps within {LOSS_RTOL:.0%} of the fp32 losses "
+    print(f"parity: {PARITY_STEPS} steps within {LOSS_RTOL:.1%} of the fp32 losses "
           f"(last {have:.4f} vs {want:.4f})")
 
 

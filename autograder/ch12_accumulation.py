@@ -291,8 +291,12 @@ def check_memory(setup, hidden=False):
 
 
 def _weights_case(rng: random.Random, batch: int, k: int):
-    """Padded targets (batch, SEQ) with random lengths, some sequences empty; the reference."""
-    lengths = sorted((rng.choice([0, rng.randint(1, SEQ)]) for _ in range(batch)), reverse=True)
+    """Padded targets (batch, SEQ) with random lengths, some sequences empty, never all (a batch
+    without a real token has no mean loss to weigh); the reference."""
+    lengths = [rng.choice([0, rng.randint(1, SEQ)]) for _ in range(batch)]
+    if not any(lengths):
+        lengths[0] = rng.randint(1, SEQ)
+    lengths.sort(reverse=True)
     t = torch.tensor([[rng.randint(1, VOCAB - 1) if j < n else PAD for j in range(SEQ)] for n in lengths])
     counts = [int((c != PAD).sum()) for c in t.chunk(k)]
     return t, [c / sum(counts) for c in counts]
@@ -305,8 +309,6 @@ def check_weights(fn, hidden=False):
     cases = [(32, 4), (24, 3), (16, 2)] + [(rng.choice([12, 20, 40]), rng.choice([2, 4])) for _ in range(6 if hidden else 2)]
     for batch, k in cases:
         t, want = _weights_case(rng, batch, k)
-        if sum(want) == 0:
-            continue
         got = fn(t.clone(), k)
         try:
             got = [float(w) for w in got]

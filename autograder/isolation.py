@@ -76,6 +76,14 @@ def use_sandbox(wrap: Callable[..., list[str]] | None, grading: bool = True) -> 
     _Zygote.forget_folder()
 
 
+def prestart() -> None:
+    """Start the zygote now, so that its imports (seconds: torch) overlap with whatever the caller
+    does next (a grader: running the notebook's cells) instead of delaying the first job. One
+    that cannot start says why at that first job."""
+    with _Zygote._lock, contextlib.suppress(OSError):
+        _Zygote._start()
+
+
 def end_grading() -> None:
     """Grading is over for now; the sandbox stays set, so that the next notebook's jobs reuse it."""
     global _GRADING

@@ -5,7 +5,8 @@ Each chapter's solution is graded by a real `nbgrader autograde` in a throwaway 
 the kernel running every cell, test cells and hidden tests included (nbgrader's Execute: what
 the course did before the outside verdict), once with the Verdict: the sandboxed kernel plus
 the checks decided in nbgrader's process. It prints the seconds of each and their ratio (the
-issue's budget is at most 1.3) and, with `--save`, writes them to benchmarks/results/grading.json
+issue's budget is at most 1.3; a run where the solution does not get full marks stops with an
+error) and, with `--save`, writes them to benchmarks/results/grading.json
 with the machine's cores and its load average (a ratio from a busy machine says little).
 """
 from __future__ import annotations
@@ -51,7 +52,13 @@ def seconds(slug: str, config: str) -> float:
         shutil.copy(ROOT / "solutions" / slug / f"{slug}.ipynb", course / "submitted" / "s" / slug)
         t0 = time.perf_counter()
         nbgrader(course, "autograde", slug, "--force")
-        return time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        from nbgrader.api import Gradebook
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            sub = gb.find_submission(slug, "s")
+            if sub.score != sub.max_score:    # a fast grading that failed the solution means nothing
+                raise RuntimeError(f"{slug}: the solution scored {sub.score} of {sub.max_score}")
+        return took
 
 
 def main(argv=None) -> int:

@@ -83,6 +83,7 @@ class Verdict(Execute):
             gpu = sandbox.gpu_devices()
             mine, km = km is None, km or self._kernel_manager(hide, gpu)
             isolation.use_sandbox(_jobs_sandbox(tuple(hide), gpu) if sandbox.required() else None)
+            isolation.prestart()                 # warms up while the notebook's cells run
             resources.setdefault("metadata", {})["path"] = str(self.folder)
             return super().preprocess(nb, resources, km=km)
         finally:

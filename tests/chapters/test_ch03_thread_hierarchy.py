@@ -1,4 +1,5 @@
 """Chapter 3: the checks fail the known-wrong answers for the right reason, and nbgrader grades right."""
+import numpy as np
 import pytest
 from numba import cuda
 
@@ -278,3 +279,22 @@ def test_autograde_round_trip(course):
         "submitted-2048-no-guard-no-stride-block-stride": 2,   # only the indices are right
         "submitted-page-code-renamed": 0,
     }
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+def test_one_grids_worth_is_told_when_an_extreme_sits_where_the_work_stops(pairs):
+    """On a hidden draw inf may land on x[total], its own result (2 * inf + 1): the first wrong
+    element is then x[total + 1], and the hint still says that exactly one grid's worth was done."""
+    n, total = 100, 32
+    x = np.linspace(1, 2, n).astype(np.float32)
+    x[total] = np.inf
+    want = x[::-1].copy() if pairs else 2 * x + 1
+    done = np.arange(n) < total
+    if pairs:
+        done |= done[::-1]
+    got = np.where(done, want, x)
+    case = ch03._Case(kernels.Launch(1, total, [x.copy()]), {0: want}, names=["x"], original=x)
+    hint = (ch03._reverse_hint if pairs else ch03._stride_hint)(case, (total + 1,), got)
+    assert "exactly one grid's worth" in hint, hint
+    got[total + 5] = want[total + 5]                        # more than one grid's worth: not said
+    assert "exactly one grid's worth" not in (ch03._reverse_hint if pairs else ch03._stride_hint)(case, (total + 1,), got)

@@ -1,4 +1,6 @@
 """Chapter 12: the checks pass accumulation, fail what is not, and nbgrader grades it right."""
+import random
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -114,3 +116,13 @@ def test_autograde_round_trip(course):
     assert "hidden draw" in text and "in fresh processes" in text
     assert "micro_weights: 9 padded batches right" in text
     assert "token count" in c.output("submitted-mean-over-k-ones-over-k", "gradients_check")
+
+
+def test_a_drawn_batch_always_holds_a_real_token():
+    """A draw where every sequence came out empty made the check itself divide by zero (one
+    hidden draw in 2000), failing the right answer."""
+    class AllEmpty(random.Random):
+        def choice(self, seq):
+            return seq[0]                       # every length drawn from [0, randint] is 0
+    t, want = ch12._weights_case(AllEmpty(1), 12, 2)
+    assert (t != ch12.PAD).any() and sum(want) == pytest.approx(1.0)
