@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import ctypes
-import functools
 import os
 import pickle
 import signal
@@ -31,6 +29,7 @@ import traceback
 from typing import Any, Callable
 
 from . import wire
+from .lifetime import tied_to_parent
 from .shipping import Shipment, land
 
 _ZYGOTE = "import sys; from autograder.isolation import _zygote_main; sys.exit(_zygote_main())"
@@ -41,26 +40,6 @@ _VOLATILE = ("TORCHINDUCTOR_", "TRITON_")   # set by torch itself as it runs: no
 
 class IsolationError(RuntimeError):
     """The job could not run or did not finish; the message says why."""
-
-
-@functools.lru_cache(maxsize=None)
-def _prctl():
-    """libc's prctl, looked up in the parent (a forked child should call, not load, anything)."""
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-def tied_to_parent():
-    """A preexec_fn that asks for SIGKILL when the parent goes (PR_SET_PDEATHSIG), or None."""
-    prctl = _prctl() if sys.platform.startswith("linux") else None
-    if prctl is None:
-        return None
-
-    def tie():
-        prctl(1, signal.SIGKILL, 0, 0, 0)   # 1 = PR_SET_PDEATHSIG
-    return tie
 
 
 def use_sandbox(wrap: Callable[..., list[str]] | None, grading: bool = True) -> None:

@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT
 
 PACKAGE = ROOT / "autograder"
-CORE = {"autograder", "autograder.device", "autograder.results", "autograder.answers",
+CORE = {"autograder", "autograder.lifetime", "autograder.device", "autograder.results", "autograder.answers",
         "autograder.shipping", "autograder.notebook", "autograder.widgets", "autograder.isolation",
         "autograder.wire", "autograder.children"}
 # layer -> the layers it may import (itself included where its modules import each other)

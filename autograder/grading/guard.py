@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .sandbox import STOPPED, Watchdog, _limits
-from ..isolation import tied_to_parent
+from ..lifetime import tied_to_parent
 
 
 def main(argv: list[str]) -> int:
