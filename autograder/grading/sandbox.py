@@ -97,7 +97,7 @@ class Sandbox:
         cmd = [bwrap(), "--ro-bind", "/", "/", "--proc", "/proc"]
         cmd += ["--dev-bind", "/dev", "/dev"] if self.gpu else ["--dev", "/dev"]
         cmd += ["--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
-        hidden = []
+        hidden = [Path("/tmp")]   # under its private /tmp too: an environment installed there comes back
         for path in self.hide:
             if path.is_dir():
                 cmd += ["--tmpfs", str(path)]
