@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from . import isolation
+from .lifetime import tied_to_parent
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])   # the folder that holds autograder/
 
@@ -29,7 +30,7 @@ def start(cmd: list[str], env: dict | None = None, cwd: str | None = None,
     and read of the grader's files only `readable` (and the Python environment)."""
     cmd = isolation.wrap_command(cmd, [*([cwd] if cwd else []), *writable], list(readable))
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
-                            errors="replace", start_new_session=True, preexec_fn=isolation.tied_to_parent())
+                            errors="replace", start_new_session=True, preexec_fn=tied_to_parent())
 
 
 def start_module(module: str, *args: str, env: dict | None = None,

@@ -29,7 +29,6 @@ import traceback
 from typing import Any, Callable
 
 from . import wire
-from .lifetime import tied_to_parent
 from .shipping import Shipment, land
 
 _ZYGOTE = "import sys; from autograder.isolation import _zygote_main; sys.exit(_zygote_main())"
